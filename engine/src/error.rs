@@ -1,0 +1,151 @@
+//! The engine's one error type.
+//!
+//! Every fallible engine call returns [`Result`]. Errors are `Clone` because one failure (a write that
+//! hit ENOSPC, say) must reach every producer waiting on the batch it carried.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Result alias used across the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Input ended before a complete structure could be read.
+    #[error("truncated input at byte {position}: {what} needs {needed} bytes, {available} available")]
+    Truncated {
+        /// Byte position (within the file or buffer being read) where the structure starts.
+        position: u64,
+        /// What was being read.
+        what: &'static str,
+        /// Bytes the structure needs.
+        needed: u64,
+        /// Bytes that were available.
+        available: u64,
+    },
+
+    /// A record batch failed validation.
+    #[error("corrupt record batch at byte {position}: {reason}")]
+    CorruptBatch {
+        /// Byte position of the batch's first byte (its baseOffset field).
+        position: u64,
+        /// What is wrong with it.
+        reason: Corruption,
+    },
+
+    /// A codec could not compress or decompress.
+    #[error("{codec} {operation} failed: {message}")]
+    Compression {
+        /// Kafka's name of the codec (`gzip`, `snappy`, `lz4`, `zstd`).
+        codec: &'static str,
+        /// `compression` or `decompression`.
+        operation: &'static str,
+        /// The codec's own explanation.
+        message: String,
+    },
+
+    /// An operating-system I/O call failed on a file.
+    #[error("{operation} {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What the engine was doing (`open`, `write`, `fsync`, ...).
+        operation: &'static str,
+        /// The OS error (shared so the error stays `Clone`).
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    /// A configuration value is out of range or inconsistent.
+    #[error("invalid value for {key}: {message}")]
+    Config {
+        /// Kafka's name of the setting.
+        key: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] from an OS error.
+    pub fn io(operation: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), operation, source: Arc::new(source) }
+    }
+
+    /// Builds an [`Error::Config`].
+    pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config { key: key.into(), message: message.into() }
+    }
+}
+
+/// Why a record batch was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The magic byte is not 2.
+    UnsupportedMagic(i8),
+    /// batchLength is below the 49 bytes a v2 header needs after the length field.
+    BatchLengthTooSmall(i32),
+    /// batchLength is larger than the reader's limit.
+    BatchLengthTooLarge {
+        /// The declared batchLength.
+        length: i32,
+        /// The limit the reader enforces.
+        limit: usize,
+    },
+    /// The stored CRC does not match the CRC-32C of attributes..end.
+    CrcMismatch {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
+    /// The attributes name a codec id Kafka does not define.
+    UnknownCodec(u8),
+    /// recordsCount is negative or disagrees with the records found.
+    RecordCount {
+        /// Count stored in the header.
+        declared: i32,
+        /// Records actually decoded (or -1 when the header value alone is invalid).
+        found: i64,
+    },
+    /// A record inside the batch is malformed.
+    BadRecord {
+        /// Index of the record within the batch.
+        index: u32,
+        /// Byte position within the (decompressed) records section.
+        position: u64,
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// The compressed records section could not be decompressed.
+    Decompression(String),
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Corruption::UnsupportedMagic(m) => {
+                write!(f, "magic byte is {m}, only magic 2 (RecordBatch v2) is supported")
+            }
+            Corruption::BatchLengthTooSmall(l) => write!(f, "batchLength {l} is below the v2 minimum of 49"),
+            Corruption::BatchLengthTooLarge { length, limit } => {
+                write!(f, "batchLength {length} exceeds the limit of {limit} bytes")
+            }
+            Corruption::CrcMismatch { stored, computed } => {
+                write!(f, "CRC-32C mismatch: stored {stored:#010x}, computed {computed:#010x}")
+            }
+            Corruption::UnknownCodec(c) => write!(f, "unknown compression codec id {c}"),
+            Corruption::RecordCount { declared, found } => {
+                write!(f, "recordsCount is {declared} but {found} records were found")
+            }
+            Corruption::BadRecord { index, position, detail } => {
+                write!(f, "record {index} at byte {position} of the records section: {detail}")
+            }
+            Corruption::Decompression(m) => write!(f, "records section does not decompress: {m}"),
+        }
+    }
+}
