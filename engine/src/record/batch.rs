@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
+use super::default_record::{RecordRef, decode_record};
 use super::header::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, compute_crc};
-use super::record::{RecordRef, decode_record};
 use crate::compression::{self, CompressionType};
 use crate::error::{Corruption, Error, Result};
 

@@ -1,10 +1,10 @@
 //! Building one record batch sequentially (tests, the mutex accumulator, tools).
 
+use super::default_record::{RecordHeader, put_record};
 use super::header::{
     Attributes, BatchHeader, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
     RECORD_BATCH_OVERHEAD, TimestampType, finish_crc,
 };
-use super::record::{RecordHeader, put_record};
 use crate::compression::{self, CompressionType};
 use crate::error::Result;
 
