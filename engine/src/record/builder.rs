@@ -77,7 +77,8 @@ impl BatchBuilder {
     pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) {
         let base = *self.base_timestamp.get_or_insert(timestamp);
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        put_record(&mut self.records, timestamp - base, self.count, key, value, headers);
+        // Java long arithmetic wraps; so does ours, rather than panic on extreme timestamps.
+        put_record(&mut self.records, timestamp.wrapping_sub(base), self.count, key, value, headers);
         self.count += 1;
     }
 
