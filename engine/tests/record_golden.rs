@@ -30,8 +30,11 @@ fn expected(b: usize, i: usize) -> Expected {
     } else {
         Some(format!("value {b} {i} ").repeat(20).into_bytes())
     };
-    let headers =
-        if i % 2 == 0 { vec![(b"h1".to_vec(), Some(b"v1".to_vec())), (b"null".to_vec(), None)] } else { vec![] };
+    let headers = if i.is_multiple_of(2) {
+        vec![(b"h1".to_vec(), Some(b"v1".to_vec())), (b"null".to_vec(), None)]
+    } else {
+        vec![]
+    };
     Expected { timestamp: BASE_TIMESTAMP + b as i64 * 1000 + TIMESTAMP_JITTER[i % 5], key, value, headers }
 }
 
