@@ -9,10 +9,14 @@ use std::io::Write;
 pub const DEFAULT_LEVEL: i32 = 6;
 
 pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let level = level.unwrap_or(DEFAULT_LEVEL);
-    if !(1..=9).contains(&level) {
-        return Err(Error::config("compression.gzip.level", format!("{level} is outside 1..=9")));
-    }
+    // Kafka accepts 1..=9 and Deflater.DEFAULT_COMPRESSION (-1), which zlib maps to 6.
+    let level = match level.unwrap_or(DEFAULT_LEVEL) {
+        -1 => DEFAULT_LEVEL,
+        level @ 1..=9 => level,
+        level => {
+            return Err(Error::config("compression.gzip.level", format!("{level} is neither -1 nor in 1..=9")));
+        }
+    };
     let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(level as u32));
     encoder.write_all(input).map_err(|e| codec_error(CompressionType::Gzip, "compression", e))?;
     encoder.finish().map_err(|e| codec_error(CompressionType::Gzip, "compression", e))?;

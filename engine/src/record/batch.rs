@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use super::header::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, compute_crc};
-use super::record::{RecordRef, decode_record};
+use super::default_record::{RecordRef, decode_record};
+use super::header::{BatchHeader, LOG_OVERHEAD, MAGIC_V2, RECORD_BATCH_OVERHEAD, compute_crc, offsets};
 use crate::compression::{self, CompressionType};
 use crate::error::{Corruption, Error, Result};
 
@@ -218,6 +218,12 @@ impl<'a> BatchIter<'a> {
     pub fn partial_tail(&self) -> Option<u64> {
         self.partial_tail
     }
+
+    fn stop_at_partial_tail(&mut self, position: u64) -> Option<Result<RecordBatch<'a>>> {
+        self.finished = true;
+        self.partial_tail = Some(position);
+        None
+    }
 }
 
 impl<'a> Iterator for BatchIter<'a> {
@@ -229,25 +235,34 @@ impl<'a> Iterator for BatchIter<'a> {
         }
         let rest = &self.bytes[self.at..];
         let position = self.base_position + self.at as u64;
-        // A tail shorter than its declared size is a torn write, not corruption: stop cleanly.
-        let declared_complete = rest.len() >= LOG_OVERHEAD && {
-            let len = i32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
-            len < 0 || rest.len() >= LOG_OVERHEAD + len as usize
+        // As Kafka's FileLogInputStream: too few bytes to hold batchLength and magic, or a batch that
+        // declares more bytes than remain, is a torn write at the tail and ends the walk cleanly; but
+        // a batchLength or magic no writer produces is corruption even at the tail.
+        let Some(prefix) = rest.first_chunk::<{ offsets::MAGIC + 1 }>() else {
+            return self.stop_at_partial_tail(position);
         };
-        if !declared_complete {
+        let length = i32::from_be_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+        let magic = prefix[offsets::MAGIC] as i8;
+        let reason = if length < (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32 {
+            Some(Corruption::BatchLengthTooSmall(length))
+        } else if length as usize + LOG_OVERHEAD > self.max_batch_size {
+            Some(Corruption::BatchLengthTooLarge { length, limit: self.max_batch_size })
+        } else if magic != MAGIC_V2 {
+            Some(Corruption::UnsupportedMagic(magic))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
             self.finished = true;
-            self.partial_tail = Some(position);
-            return None;
+            return Some(Err(Error::CorruptBatch { position, reason }));
+        }
+        if rest.len() < LOG_OVERHEAD + length as usize {
+            return self.stop_at_partial_tail(position);
         }
         match RecordBatch::parse(rest, position, self.max_batch_size) {
             Ok(batch) => {
                 self.at += batch.size_in_bytes();
                 Some(Ok(batch))
-            }
-            Err(Error::Truncated { .. }) if rest.len() < RECORD_BATCH_OVERHEAD => {
-                self.finished = true;
-                self.partial_tail = Some(position);
-                None
             }
             Err(e) => {
                 self.finished = true;

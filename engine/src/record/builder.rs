@@ -1,10 +1,10 @@
 //! Building one record batch sequentially (tests, the mutex accumulator, tools).
 
+use super::default_record::{RecordHeader, put_record};
 use super::header::{
     Attributes, BatchHeader, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
     RECORD_BATCH_OVERHEAD, TimestampType, finish_crc,
 };
-use super::record::{RecordHeader, put_record};
 use crate::compression::{self, CompressionType};
 use crate::error::Result;
 
@@ -77,7 +77,8 @@ impl BatchBuilder {
     pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) {
         let base = *self.base_timestamp.get_or_insert(timestamp);
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        put_record(&mut self.records, timestamp - base, self.count, key, value, headers);
+        // Java long arithmetic wraps; so does ours, rather than panic on extreme timestamps.
+        put_record(&mut self.records, timestamp.wrapping_sub(base), self.count, key, value, headers);
         self.count += 1;
     }
 

@@ -1,4 +1,4 @@
-//! One v2 record inside a batch's records section: encoding into a pre-sized slot or a `Vec`, and
+//! One v2 record inside a batch's records section (Kafka's `DefaultRecord`): encoding into a pre-sized slot or a `Vec`, and
 //! zero-copy decoding.
 //!
 //! Layout (all varints zig-zag): length, attributes (i8, 0), timestampDelta (varlong), offsetDelta,
