@@ -67,6 +67,57 @@ pub enum Error {
         /// What is wrong and what is expected.
         message: String,
     },
+
+    /// buffer.memory stayed exhausted for max.block.ms (Kafka's BufferExhaustedException).
+    #[error("buffer.memory exhausted: no {requested} bytes became free within max.block.ms = {max_block_ms} ms")]
+    BufferExhausted {
+        /// Bytes the append needed.
+        requested: usize,
+        /// The configured max.block.ms.
+        max_block_ms: u64,
+    },
+
+    /// A record is larger than max.request.size or buffer.memory (Kafka's RecordTooLargeException).
+    #[error("record of {size} bytes exceeds {limit_name} = {limit}")]
+    RecordTooLarge {
+        /// Serialized size of the record in a batch of its own.
+        size: usize,
+        /// The config that limits it.
+        limit_name: &'static str,
+        /// Its value.
+        limit: usize,
+    },
+
+    /// The producer (or log) was closed; nothing further is accepted.
+    #[error("{what} is closed")]
+    Closed {
+        /// What was closed (`producer`, `log orders-3`, ...).
+        what: String,
+    },
+
+    /// An idempotent batch arrived with a sequence gap (Kafka's OutOfOrderSequenceException).
+    #[error(
+        "out of order sequence for producerId {producer_id} on {partition}: expected {expected}, got {received}"
+    )]
+    OutOfOrderSequence {
+        /// The partition (`topic-N`).
+        partition: String,
+        /// The batch's producerId.
+        producer_id: i64,
+        /// The sequence the log expected next.
+        expected: i32,
+        /// The batch's baseSequence.
+        received: i32,
+    },
+
+    /// The partition index is not in the topic.
+    #[error("unknown partition {partition} (topic has {partitions})")]
+    UnknownPartition {
+        /// The requested partition.
+        partition: u32,
+        /// How many partitions exist.
+        partitions: u32,
+    },
 }
 
 impl Error {

@@ -3,11 +3,20 @@
 //! An embedded reproduction of Kafka's producer path and partition log, built to be measured.
 //!
 //! Layers, in the direction data flows: [`record`] (RecordBatch v2, byte for byte) and [`compression`]
-//! (Kafka's codecs and framings) are the format everything else speaks.
+//! (Kafka's codecs and framings) are the format everything else speaks; [`partitioner`] picks a
+//! partition; [`accumulator`] gathers records into batches without locks; [`producer`] is the
+//! thread-safe front door; [`sender`] drains, compresses and hands batches to [`log`], which writes
+//! segments through an [`io`] backend.
 
+pub mod accumulator;
 pub mod compression;
 mod error;
+pub mod io;
+pub mod log;
+pub mod partitioner;
+pub mod producer;
 pub mod record;
+pub mod sender;
 #[allow(dead_code, unused_imports)] // used by the lock-free accumulator
 mod sync;
 

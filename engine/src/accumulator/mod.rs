@@ -1,0 +1,1 @@
+//! accumulator (being built).

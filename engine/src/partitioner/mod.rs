@@ -1,0 +1,1 @@
+//! partitioner (being built).
