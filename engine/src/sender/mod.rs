@@ -1,1 +1,21 @@
-//! sender (being built).
+//! The sender thread: Kafka's Sender, with the broker's append in place of the network.
+//!
+//! One loop per producer: ask the accumulator for ready batches ([`drain`]), stamp idempotence fields
+//! in drain order, close the batches (header, compression, CRC — in parallel across batches when there
+//! are several), hand them to the [`TopicLog`](crate::log::TopicLog) and complete each batch's
+//! deliveries from the log's callback, as `acks` says.
+//!
+//! `max.in.flight.requests.per.connection`: the log appends one partition's batches in the order the
+//! sender hands them over and a failed batch is never retried, so records of one partition are
+//! written in send order whatever the setting (Kafka needs max.in.flight <= 5 with idempotence, or 1
+//! without, for the same guarantee across retries). The setting is validated, not otherwise used.
+//!
+//! [`drain`]: crate::accumulator::RecordAccumulator::drain
+
+mod close_batch;
+mod idempotence;
+mod loop_;
+mod stats;
+
+pub(crate) use loop_::{Sender, SenderShared};
+pub use stats::{BatchObserver, BatchStats};

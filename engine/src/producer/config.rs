@@ -1,0 +1,136 @@
+//! The producer's settings, by their Kafka names.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::accumulator::{AccumulatorConfig, AccumulatorKind};
+use crate::compression::CompressionType;
+use crate::error::{Error, Result};
+use crate::partitioner::PartitionerKind;
+
+/// Kafka's `acks`: how much of the write a delivery waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Acks {
+    /// `acks=0`: the delivery completes when the batch is handed to the log; the offset is unknown (-1).
+    Zero,
+    /// `acks=1`: the delivery completes when the leader's log has the batch (written, and fsynced when
+    /// flush.messages made a flush due).
+    One,
+    /// `acks=all` (`-1`): every in-sync replica has the batch. Without replication the leader is the
+    /// whole ISR, so this equals `acks=1`, as in Kafka with min.insync.replicas=1 and one replica.
+    All,
+}
+
+impl FromStr for Acks {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "0" => Ok(Acks::Zero),
+            "1" => Ok(Acks::One),
+            "all" | "-1" => Ok(Acks::All),
+            other => Err(Error::config("acks", format!("`{other}` is not one of 0, 1, all, -1"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Acks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Acks::Zero => "0",
+            Acks::One => "1",
+            Acks::All => "all",
+        })
+    }
+}
+
+/// Settings of one [`Producer`](super::Producer). Defaults are the Java client's (Kafka 4.x).
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// `acks` (default all).
+    pub acks: Acks,
+    /// `batch.size` in bytes (default 16384).
+    pub batch_size: usize,
+    /// `linger.ms` (default 5 ms).
+    pub linger: Duration,
+    /// `buffer.memory` in bytes (default 32 MiB).
+    pub buffer_memory: usize,
+    /// `max.block.ms` (default 60 s): how long `send` may wait for buffer memory.
+    pub max_block: Duration,
+    /// `max.request.size` in bytes (default 1 MiB): the largest record accepted.
+    pub max_request_size: usize,
+    /// `compression.type` (default none).
+    pub compression: CompressionType,
+    /// `compression.<codec>.level`; `None` = the codec's Kafka default.
+    pub compression_level: Option<i32>,
+    /// `enable.idempotence` (default true): stamp producerId, epoch and sequences so the log drops
+    /// duplicates and rejects gaps.
+    pub enable_idempotence: bool,
+    /// `max.in.flight.requests.per.connection` (default 5). Documented, see the module docs of
+    /// [`sender`](crate::sender): the embedded log appends each partition's batches in order, so
+    /// ordering holds for any value.
+    pub max_in_flight: u32,
+    /// Which partitioner picks partitions for records without an explicit partition.
+    pub partitioner: PartitionerKind,
+    /// `partitioner.ignore.keys` (default false).
+    pub partitioner_ignore_keys: bool,
+    /// Which accumulator implementation gathers records (kbench's own setting).
+    pub accumulator: AccumulatorKind,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            acks: Acks::All,
+            batch_size: 16384,
+            linger: Duration::from_millis(5),
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            max_request_size: 1024 * 1024,
+            compression: CompressionType::None,
+            compression_level: None,
+            enable_idempotence: true,
+            max_in_flight: 5,
+            partitioner: PartitionerKind::Default,
+            partitioner_ignore_keys: false,
+            accumulator: AccumulatorKind::LockFree,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Checks ranges the way KafkaProducer's constructor does.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::config("batch.size", "must be at least 1"));
+        }
+        if self.buffer_memory == 0 {
+            return Err(Error::config("buffer.memory", "must be at least 1"));
+        }
+        if self.max_request_size == 0 {
+            return Err(Error::config("max.request.size", "must be at least 1"));
+        }
+        if self.max_in_flight == 0 {
+            return Err(Error::config("max.in.flight.requests.per.connection", "must be at least 1"));
+        }
+        if self.enable_idempotence && self.max_in_flight > 5 {
+            return Err(Error::config(
+                "max.in.flight.requests.per.connection",
+                format!("must be at most 5 with enable.idempotence=true, got {}", self.max_in_flight),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn accumulator_config(&self, partitions: u32) -> AccumulatorConfig {
+        AccumulatorConfig {
+            partitions,
+            batch_size: self.batch_size,
+            linger: self.linger,
+            buffer_memory: self.buffer_memory,
+            max_block: self.max_block,
+            max_request_size: self.max_request_size,
+            compression: self.compression,
+            kind: self.accumulator,
+        }
+    }
+}

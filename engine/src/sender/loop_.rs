@@ -1,0 +1,226 @@
+//! The sender loop and the state it shares with `flush` and `close`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use super::close_batch::{ClosedBatch, close_batch};
+use super::idempotence::Sequences;
+use super::stats::BatchObserver;
+use crate::accumulator::{BatchMetadata, DrainedBatch, RecordAccumulator};
+use crate::compression::CompressionType;
+use crate::error::Result;
+use crate::log::{AppendOutcome, TopicLog};
+use crate::producer::{Acks, ProducerConfig};
+use crate::record::ProducerIdentity;
+
+/// How long the sender naps while records are claimed but not yet committed during flush or close:
+/// appenders do not signal their commit (that would cost every append), so the sender polls.
+const COMMIT_POLL: Duration = Duration::from_micros(200);
+
+/// What `flush` and `close` watch: batches handed to the log and not yet completed, and sender rounds.
+#[derive(Debug, Default)]
+pub(crate) struct SenderShared {
+    in_flight: AtomicUsize,
+    rounds: AtomicU64,
+    closing: AtomicBool,
+    stopped: AtomicBool,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl SenderShared {
+    /// Tells the sender to drain everything and stop.
+    pub(crate) fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Blocks until a full sender round has run since the call, nothing is left in the accumulator and
+    /// no batch is in flight (or the sender stopped).
+    pub(crate) fn wait_until_quiet(&self, acc: &dyn RecordAccumulator) {
+        let target = self.rounds.load(Ordering::Acquire) + 2;
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        acc.wake();
+        let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let quiet = self.rounds.load(Ordering::Acquire) >= target
+                && self.in_flight.load(Ordering::Acquire) == 0
+                && !acc.has_undrained();
+            if quiet || self.stopped.load(Ordering::Acquire) {
+                break;
+            }
+            // The timeout covers the sender's rounds, which notify only when a waiter is registered:
+            // the registration and the sender's check can cross.
+            guard = self.changed.wait_timeout(guard, Duration::from_millis(5)).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn notify_if_waiting(&self) {
+        if self.waiters.load(Ordering::Acquire) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.changed.notify_all();
+        }
+    }
+
+    fn batch_done(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.notify_if_waiting();
+        }
+    }
+}
+
+/// The sender thread's state.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    acc: Arc<dyn RecordAccumulator>,
+    log: Arc<TopicLog>,
+    observer: Option<Arc<dyn BatchObserver>>,
+    shared: Arc<SenderShared>,
+    acks: Acks,
+    codec: CompressionType,
+    level: Option<i32>,
+    sequences: Option<Sequences>,
+}
+
+impl Sender {
+    pub(crate) fn new(
+        config: &ProducerConfig,
+        acc: Arc<dyn RecordAccumulator>,
+        log: Arc<TopicLog>,
+        observer: Option<Arc<dyn BatchObserver>>,
+        shared: Arc<SenderShared>,
+    ) -> Self {
+        let sequences = config.enable_idempotence.then(|| Sequences::new(log.partitions()));
+        Sender {
+            acc,
+            log,
+            observer,
+            shared,
+            acks: config.acks,
+            codec: config.compression,
+            level: config.compression_level,
+            sequences,
+        }
+    }
+
+    /// ready -> drain -> close -> append, until closed and empty.
+    pub(crate) fn run(mut self) {
+        let mut drained = Vec::new();
+        loop {
+            let now = Instant::now();
+            let next_ready = self.acc.drain(now, &mut drained);
+            let idle = drained.is_empty();
+            if !idle {
+                self.send(&mut drained, now);
+            }
+            self.shared.rounds.fetch_add(1, Ordering::AcqRel);
+            self.shared.notify_if_waiting();
+            if idle {
+                let closing = self.shared.closing.load(Ordering::Acquire);
+                if closing && !self.acc.has_undrained() {
+                    break;
+                }
+                let deadline = if closing || self.shared.waiters.load(Ordering::Acquire) > 0 {
+                    Some(now + COMMIT_POLL)
+                } else {
+                    next_ready
+                };
+                self.acc.wait_for_work(deadline);
+            }
+        }
+        // Close returns only when every accepted record has its outcome.
+        self.shared.waiters.fetch_add(1, Ordering::AcqRel);
+        let mut guard = self.shared.lock.lock().unwrap_or_else(|p| p.into_inner());
+        while self.shared.in_flight.load(Ordering::Acquire) > 0 {
+            guard = self.shared.changed.wait_timeout(guard, Duration::from_millis(5)).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        drop(guard);
+        self.shared.waiters.fetch_sub(1, Ordering::AcqRel);
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.notify_if_waiting();
+    }
+
+    fn send(&mut self, drained: &mut Vec<DrainedBatch>, drained_at: Instant) {
+        // Sequences are assigned in drain order, which is each partition's append order.
+        let with_ids: Vec<(DrainedBatch, ProducerIdentity)> = drained
+            .drain(..)
+            .map(|b| {
+                let id = match &mut self.sequences {
+                    Some(s) => s.assign(b.partition, b.record_count),
+                    None => ProducerIdentity::NONE,
+                };
+                (b, id)
+            })
+            .collect();
+        let (codec, level) = (self.codec, self.level);
+        let closed: Vec<ClosedBatch> = if codec != CompressionType::None && with_ids.len() > 1 {
+            with_ids.into_par_iter().map(|(b, id)| close_batch(b, id, codec, level, drained_at)).collect()
+        } else {
+            with_ids.into_iter().map(|(b, id)| close_batch(b, id, codec, level, drained_at)).collect()
+        };
+        for batch in closed {
+            self.append(batch);
+        }
+    }
+
+    fn append(&self, batch: ClosedBatch) {
+        let ClosedBatch { partition, bytes, original, result, mut stats } = batch;
+        if self.codec != CompressionType::None && stats.uncompressed_bytes > 0 {
+            self.acc.record_compression_ratio(stats.compressed_bytes as f32 / stats.uncompressed_bytes as f32);
+        }
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                stats.failed = true;
+                result.complete(Err(e));
+                if let Some(buffer) = original {
+                    self.acc.deallocate(buffer);
+                }
+                if let Some(o) = &self.observer {
+                    o.on_batch(&stats);
+                }
+                return;
+            }
+        };
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        let complete_on_ack = self.acks != Acks::Zero;
+        let (acc, shared, observer) = (Arc::clone(&self.acc), Arc::clone(&self.shared), self.observer.clone());
+        let on_ack = Arc::clone(&result);
+        self.log.append(
+            partition,
+            bytes,
+            Box::new(move |outcome: Result<AppendOutcome>, buffer: Vec<u8>| {
+                match &outcome {
+                    Ok(o) => {
+                        stats.write_ns = o.write_ns;
+                        stats.sync_ns = o.sync_ns;
+                    }
+                    Err(_) => stats.failed = true,
+                }
+                if complete_on_ack {
+                    on_ack.complete(outcome.map(|o| BatchMetadata {
+                        base_offset: o.base_offset,
+                        log_append_time_ms: o.log_append_time_ms,
+                    }));
+                } else if let Err(e) = outcome {
+                    // acks=0 promised nothing; Kafka's producer never learns of such a failure either.
+                    ::log::warn!("acks=0 batch for partition {partition} failed in the log: {e}");
+                }
+                acc.deallocate(original.unwrap_or(buffer));
+                if let Some(o) = &observer {
+                    o.on_batch(&stats);
+                }
+                shared.batch_done();
+            }),
+        );
+        if !complete_on_ack {
+            // acks=0: the delivery completes once the batch is handed over, with an unknown offset.
+            result.complete(Ok(BatchMetadata { base_offset: -1, log_append_time_ms: -1 }));
+        }
+    }
+}
