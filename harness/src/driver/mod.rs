@@ -1,0 +1,182 @@
+//! `kbench run`: a workload's cases, one after another, each measured and written as it finishes.
+//!
+//! Data flows one way: the [`workload`](crate::workload) is expanded into cases, each case becomes a
+//! [`plan`] of engine configs, [`case`] runs it against the engine and [`metrics`](crate::metrics),
+//! and the run's [`results`](crate::results) and report are written from what came back.
+
+mod case;
+pub(crate) mod keys;
+mod observer;
+pub(crate) mod payload;
+mod phase;
+mod plan;
+mod references;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+
+use crate::progress::Progress;
+use crate::results::schema::{CaseResult, CaseStatus, RunFile, SCHEMA_VERSION};
+use crate::results::{self, RunDir};
+use crate::workload;
+
+/// `kbench run` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The workload file (see docs/WORKLOADS.md).
+    pub workload: PathBuf,
+    /// Results directory; default `results/<UTC timestamp>-<workload name>/`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keep the engine's data under DIR/<case id>/<topic>-<partition>/ instead of a temporary
+    /// directory that is removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Override a workload key, as `SECTION.KEY=VALUE` (e.g. `records.duration=30s`); repeatable.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs every case of the workload and writes the run directory.
+pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let workload = workload::load(&args.workload, &args.overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let progress = Progress::new(0, args.quiet);
+    for w in &workload.warnings {
+        progress.warn(w);
+    }
+    let cases = workload.cases();
+    let plans = cases.iter().map(plan::CasePlan::from_case).collect::<anyhow::Result<Vec<_>>>()?;
+    let progress = Progress::new(cases.len(), args.quiet);
+
+    let results_root = Path::new("results");
+    let run_dir = RunDir::create(args.out.as_deref(), results_root, &workload.name)
+        .with_context(|| format!("creating the results directory under {}", results_root.display()))?;
+    let temp;
+    let data_root: PathBuf = match &args.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating --data-dir {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            // Beside the results, on the same disk, rather than in /tmp, which may be a tmpfs.
+            temp = tempfile::Builder::new()
+                .prefix(".kbench-data-")
+                .tempdir_in(run_dir.path())
+                .context("creating a temporary data directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        // A second Ctrl-C while a case drains kills the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    let io = plans.first().map(|p| p.log.io.to_string()).unwrap_or_default();
+    let mut run = RunFile {
+        schema_version: SCHEMA_VERSION,
+        kbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        name: workload.name.clone(),
+        description: workload.description.clone(),
+        complete: false,
+        workload_file: args.workload.display().to_string(),
+        overrides: args.overrides.clone(),
+        workload: serde_json::to_value(&workload).context("serialising the workload")?,
+        environment: results::capture_environment(
+            &io,
+            &io,
+            kbench_engine::io::io_uring_available(),
+            &data_root,
+        ),
+        references: references::measure(&workload, results_root),
+        cases: Vec::with_capacity(cases.len()),
+    };
+    run_dir.write_run(&run)?;
+
+    for (case, plan) in cases.iter().zip(&plans) {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let result = match case::run_case(plan, &data_root, &run_dir, &progress, &interrupted) {
+            Ok(outcome) => {
+                run.environment.io_backend_effective = outcome.io_backend_effective.clone();
+                let summary = results::summarize(
+                    &outcome.measured,
+                    plan.rate,
+                    outcome.duration,
+                    outcome.sent,
+                    outcome.lag,
+                    outcome.cpu,
+                    plan.producer.batch_size,
+                );
+                CaseResult {
+                    id: case.id.clone(),
+                    index: case.index,
+                    repeat: case.repeat,
+                    params: case.params.clone(),
+                    status: outcome.status,
+                    error: None,
+                    started_at: results::rfc3339(outcome.started_at),
+                    ended_at: results::rfc3339(outcome.ended_at),
+                    summary,
+                    files: outcome.files,
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                progress.warn(&format!("case {} failed: {message}", case.id));
+                CaseResult {
+                    id: case.id.clone(),
+                    index: case.index,
+                    repeat: case.repeat,
+                    params: case.params.clone(),
+                    status: CaseStatus::Failed,
+                    error: Some(message),
+                    started_at: results::rfc3339(std::time::SystemTime::now()),
+                    ended_at: results::rfc3339(std::time::SystemTime::now()),
+                    summary: Default::default(),
+                    files: Default::default(),
+                }
+            }
+        };
+        progress.case_finished(&result.id, &result.summary);
+        run.cases.push(result);
+        run_dir.write_run(&run)?;
+    }
+    run.complete = !interrupted.load(Ordering::SeqCst)
+        && run.cases.len() == cases.len()
+        && run.cases.iter().all(|c| c.status == CaseStatus::Ok);
+    run.environment.ended_at = Some(results::rfc3339(std::time::SystemTime::now()));
+    run_dir.write_run(&run)?;
+    if let Err(e) = crate::report::write_report(run_dir.path()) {
+        progress.warn(&format!("the report could not be written: {e:#}"));
+    }
+    progress.finish(&run);
+    if !args.quiet {
+        println!("results: {}", run_dir.path().display());
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        anyhow::bail!("interrupted: finished cases are kept in {} (marked incomplete)", run_dir.path().display());
+    }
+    if let Some(failed) = run.cases.iter().find(|c| c.status == CaseStatus::Failed) {
+        anyhow::bail!(
+            "case {} failed: {}",
+            failed.id,
+            failed.error.as_deref().unwrap_or("see run.json")
+        );
+    }
+    Ok(())
+}
