@@ -1,5 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command (README): unit, integration and doc tests, then the loom model checks.
+# The project's test command (README): unit, integration, crash-recovery and doc tests, then the
+# loom model checks of the lock-free accumulator, then a smoke run of the main job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+bash scripts/loom.sh
+# The main job end to end, in seconds: workload -> engine -> results -> report.
+smoke_out=$(mktemp -d)
+trap 'rm -rf "$smoke_out"' EXIT
+cargo run --locked --release -q -p kbench -- run workloads/smoke.yaml --out "$smoke_out/run" --quiet
+for f in run.json report.md report.html; do
+  test -s "$smoke_out/run/$f" || { echo "smoke run wrote no $f" >&2; exit 1; }
+done
+echo "smoke: run directory complete ($(ls "$smoke_out/run/cases" | wc -l) cases)"
