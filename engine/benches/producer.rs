@@ -66,7 +66,9 @@ fn producer_throughput(c: &mut Criterion) {
                         format!("{threads}t"),
                     );
                     group.bench_function(id, |b| {
-                        b.iter_custom(|iters| run(&producer, threads, iters.max(u64::from(threads)) * 1000, &value) / 1000)
+                        b.iter_custom(|iters| {
+                            run(&producer, threads, iters.max(u64::from(threads)) * 1000, &value) / 1000
+                        })
                     });
                     producer.close().expect("close");
                     log.close().expect("log close");

@@ -96,9 +96,7 @@ pub enum Error {
     },
 
     /// An idempotent batch arrived with a sequence gap (Kafka's OutOfOrderSequenceException).
-    #[error(
-        "out of order sequence for producerId {producer_id} on {partition}: expected {expected}, got {received}"
-    )]
+    #[error("out of order sequence for producerId {producer_id} on {partition}: expected {expected}, got {received}")]
     OutOfOrderSequence {
         /// The partition (`topic-N`).
         partition: String,

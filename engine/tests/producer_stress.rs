@@ -68,8 +68,9 @@ fn stress(kind: AccumulatorKind, compression: CompressionType) {
                 for i in 0..PER_THREAD {
                     let key = format!("key-{}", (t * 7919 + i) % KEYS);
                     let value = format!("{t}:{i}");
-                    let record = ProducerRecord::new(Some(key.as_bytes()), value.as_bytes());
-                    futures.push((key, value, producer.send(&record).expect("send")));
+                    let future =
+                        producer.send(&ProducerRecord::new(Some(key.as_bytes()), value.as_bytes())).expect("send");
+                    futures.push((key, value, future));
                 }
                 for (key, value, f) in futures {
                     let meta = f.get().expect("delivery");
@@ -107,7 +108,11 @@ fn stress(kind: AccumulatorKind, compression: CompressionType) {
     }
     for p in 0..PARTITIONS {
         let count = stored.iter().filter(|r| r.0 == p).count() as i64;
-        assert_eq!(log.log_end_offset(p) - log.log_start_offset(p), count, "offsets of partition {p} are not contiguous");
+        assert_eq!(
+            log.log_end_offset(p) - log.log_start_offset(p),
+            count,
+            "offsets of partition {p} are not contiguous"
+        );
     }
     log.close().unwrap();
 }
@@ -133,7 +138,8 @@ fn close_drains_then_refuses() {
     let log = Arc::new(TopicLog::open(dir.path(), "close", 2, log_config(IoBackendKind::Discard)).unwrap());
     let config = ProducerConfig { linger: Duration::from_secs(60), ..ProducerConfig::default() };
     let producer = Producer::new(config, Arc::clone(&log), None).unwrap();
-    let futures: Vec<_> = (0..100).map(|i: u32| producer.send(&ProducerRecord::new(None, &i.to_be_bytes())).unwrap()).collect();
+    let futures: Vec<_> =
+        (0..100).map(|i: u32| producer.send(&ProducerRecord::new(None, &i.to_be_bytes())).unwrap()).collect();
     // linger.ms = 60 s: only close can have made these batches ready.
     producer.close().unwrap();
     for f in futures {

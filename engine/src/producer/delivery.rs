@@ -20,7 +20,12 @@ pub struct DeliveryFuture {
 enum State {
     /// acks=0: complete at send.
     Ready(RecordMetadata),
-    Pending { result: Arc<ProduceResult>, partition: u32, relative_offset: u32, timestamp: i64 },
+    Pending {
+        result: Arc<ProduceResult>,
+        partition: u32,
+        relative_offset: u32,
+        timestamp: i64,
+    },
 }
 
 impl DeliveryFuture {
@@ -37,6 +42,15 @@ impl DeliveryFuture {
         match &self.state {
             State::Ready(_) => true,
             State::Pending { result, .. } => result.is_done(),
+        }
+    }
+
+    /// When the record's batch completed (the delivery instant), once done; `None` before, and for
+    /// acks=0 futures, which complete at send.
+    pub fn completed_at(&self) -> Option<std::time::Instant> {
+        match &self.state {
+            State::Ready(_) => None,
+            State::Pending { result, .. } => result.completed_at(),
         }
     }
 

@@ -13,6 +13,5 @@ mod record;
 
 pub use config::{Acks, ProducerConfig};
 pub use delivery::DeliveryFuture;
-pub(crate) use delivery::record_metadata;
 pub use kafka_producer::Producer;
 pub use record::{ProducerRecord, RecordMetadata};

@@ -76,7 +76,9 @@ impl BatchBuilder {
     /// Appends a record; its offsetDelta is the number of records before it.
     pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) {
         let base = *self.base_timestamp.get_or_insert(timestamp);
-        self.max_timestamp = self.max_timestamp.max(timestamp);
+        // The first record sets it: Kafka refuses timestamps below -1, so starting from -1 (NO_TIMESTAMP)
+        // as the Java builder does only differs for inputs Kafka would never accept.
+        self.max_timestamp = if self.count == 0 { timestamp } else { self.max_timestamp.max(timestamp) };
         // Java long arithmetic wraps; so does ours, rather than panic on extreme timestamps.
         put_record(&mut self.records, timestamp.wrapping_sub(base), self.count, key, value, headers);
         self.count += 1;

@@ -14,7 +14,11 @@ impl Sequences {
     /// A fresh identity. A broker hands out producer ids from a counter; with no broker, a random
     /// positive id keeps producers of different runs on the same log directory apart.
     pub(crate) fn new(partitions: u32) -> Self {
-        Sequences { producer_id: rand::random::<i64>() & i64::MAX, producer_epoch: 0, next: vec![0; partitions as usize] }
+        Sequences {
+            producer_id: rand::random::<i64>() & i64::MAX,
+            producer_epoch: 0,
+            next: vec![0; partitions as usize],
+        }
     }
 
     /// The identity for the next batch of `records` records to `partition`, advancing its sequence

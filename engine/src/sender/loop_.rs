@@ -137,7 +137,8 @@ impl Sender {
         self.shared.waiters.fetch_add(1, Ordering::AcqRel);
         let mut guard = self.shared.lock.lock().unwrap_or_else(|p| p.into_inner());
         while self.shared.in_flight.load(Ordering::Acquire) > 0 {
-            guard = self.shared.changed.wait_timeout(guard, Duration::from_millis(5)).unwrap_or_else(|p| p.into_inner()).0;
+            guard =
+                self.shared.changed.wait_timeout(guard, Duration::from_millis(5)).unwrap_or_else(|p| p.into_inner()).0;
         }
         drop(guard);
         self.shared.waiters.fetch_sub(1, Ordering::AcqRel);

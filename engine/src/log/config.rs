@@ -1,0 +1,52 @@
+//! Topic-level log settings, by Kafka's names.
+
+use crate::io::IoBackendKind;
+
+/// A topic's log settings. Defaults are Kafka's.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `segment.bytes` (1 GiB): roll when the next batch would pass it.
+    pub segment_bytes: u64,
+    /// `segment.ms` (7 days): roll a non-empty segment this old.
+    pub segment_ms: u64,
+    /// `segment.index.bytes` (10 MiB): size index files are preallocated to; a full index rolls.
+    pub segment_index_bytes: u32,
+    /// `index.interval.bytes` (4096): bytes between sparse index entries.
+    pub index_interval_bytes: u32,
+    /// `flush.messages` (off): fsync once this many records are unflushed; their acks wait for it.
+    pub flush_messages: Option<u64>,
+    /// `flush.ms` (off): fsync in the background when the last flush is this old.
+    pub flush_ms: Option<u64>,
+    /// `retention.ms` (7 days; `None` = -1, keep forever).
+    pub retention_ms: Option<i64>,
+    /// `retention.bytes` (`None` = -1, no size limit).
+    pub retention_bytes: Option<i64>,
+    /// `log.retention.check.interval.ms` (5 minutes).
+    pub log_retention_check_interval_ms: u64,
+    /// `preallocate` (false): reserve segment.bytes of disk for each new segment (fallocate, keeping
+    /// the visible size, so readers and recovery see only written bytes).
+    pub preallocate: bool,
+    /// Write with O_DIRECT (kbench's own; not implemented yet — refused at open).
+    pub direct_io: bool,
+    /// The io backend.
+    pub io: IoBackendKind,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            flush_messages: None,
+            flush_ms: None,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            retention_bytes: None,
+            log_retention_check_interval_ms: 300_000,
+            preallocate: false,
+            direct_io: false,
+            io: IoBackendKind::IoUring,
+        }
+    }
+}

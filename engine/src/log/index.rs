@@ -1,0 +1,127 @@
+//! The sparse `.index` (i32 relativeOffset, i32 position) and `.timeindex` (i64 timestamp,
+//! i32 relativeOffset) of a segment, big-endian, as Kafka writes them.
+//!
+//! Entries are kept in memory for lookups and written to the preallocated file as they are added;
+//! the file is trimmed to its entries when the segment rolls or the log closes.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Bytes per offset index entry.
+pub(crate) const OFFSET_ENTRY: usize = 8;
+/// Bytes per time index entry.
+pub(crate) const TIME_ENTRY: usize = 12;
+
+/// One index file and its entries.
+#[derive(Debug)]
+pub(crate) struct Index<E> {
+    path: PathBuf,
+    file: File,
+    entries: Vec<E>,
+    max_entries: usize,
+    entry_size: usize,
+}
+
+/// An offset index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OffsetEntry {
+    pub relative_offset: i32,
+    pub position: i32,
+}
+
+/// A time index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeEntry {
+    pub timestamp: i64,
+    pub relative_offset: i32,
+}
+
+pub(crate) trait Entry: Copy {
+    const SIZE: usize;
+    fn encode(&self, out: &mut [u8]);
+}
+
+impl Entry for OffsetEntry {
+    const SIZE: usize = OFFSET_ENTRY;
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.relative_offset.to_be_bytes());
+        out[4..8].copy_from_slice(&self.position.to_be_bytes());
+    }
+}
+
+impl Entry for TimeEntry {
+    const SIZE: usize = TIME_ENTRY;
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+}
+
+impl<E: Entry> Index<E> {
+    /// Creates (truncating) an index file preallocated to `max_bytes` rounded down to whole entries.
+    pub(crate) fn create(path: &Path, max_bytes: u32) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| Error::io("create index", path, e))?;
+        let max_entries = (max_bytes as usize / E::SIZE).max(1);
+        file.set_len((max_entries * E::SIZE) as u64).map_err(|e| Error::io("preallocate index", path, e))?;
+        Ok(Index { path: path.to_path_buf(), file, entries: Vec::new(), max_entries, entry_size: E::SIZE })
+    }
+
+    /// Whether no entry fits any more (Kafka rolls the segment then).
+    pub(crate) fn is_full(&self) -> bool {
+        self.entries.len() >= self.max_entries
+    }
+
+    pub(crate) fn last(&self) -> Option<&E> {
+        self.entries.last()
+    }
+
+    /// Adds an entry and writes it to the file.
+    pub(crate) fn append(&mut self, entry: E) -> Result<()> {
+        if self.is_full() {
+            return Ok(());
+        }
+        let mut buf = [0u8; 16];
+        entry.encode(&mut buf);
+        let at = (self.entries.len() * self.entry_size) as u64;
+        self.file.write_all_at(&buf[..E::SIZE], at).map_err(|e| Error::io("write index", &self.path, e))?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Cuts the file to its entries (on roll and close).
+    pub(crate) fn trim(&self) -> Result<()> {
+        self.file
+            .set_len((self.entries.len() * self.entry_size) as u64)
+            .map_err(|e| Error::io("trim index", &self.path, e))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Index<OffsetEntry> {
+    /// Position to start scanning for `relative_offset`: the entry with the largest offset at or below
+    /// it, else the segment's start.
+    pub(crate) fn lookup(&self, relative_offset: i32) -> u32 {
+        let i = self.entries.partition_point(|e| e.relative_offset <= relative_offset);
+        if i == 0 { 0 } else { self.entries[i - 1].position as u32 }
+    }
+}
+
+impl Index<TimeEntry> {
+    /// Relative offset to start scanning for the first record with timestamp >= `timestamp`.
+    pub(crate) fn lookup(&self, timestamp: i64) -> i32 {
+        let i = self.entries.partition_point(|e| e.timestamp < timestamp);
+        if i == 0 { 0 } else { self.entries[i - 1].relative_offset }
+    }
+}

@@ -1,0 +1,248 @@
+//! One segment: `<base offset>.log` with its `.index` and `.timeindex`.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::config::LogConfig;
+use super::index::{Index, OffsetEntry, TimeEntry};
+use crate::error::{Error, Result};
+use crate::record::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, compute_crc};
+
+/// Kafka's file name for a segment file: the base offset, 20 digits, zero padded.
+pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+/// A segment of a partition's log.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub base_offset: i64,
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    /// Bytes written and readable.
+    pub size: u64,
+    /// Bytes handed to the backend (>= size while a round is in flight).
+    pub reserved: u64,
+    pub offset_index: Index<OffsetEntry>,
+    pub time_index: Index<TimeEntry>,
+    bytes_since_index_entry: u64,
+    pub max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    /// Offset after the last record written.
+    pub next_offset: i64,
+    /// Wall-clock ms of the segment's creation (segment.ms counts from here).
+    pub created_ms: i64,
+}
+
+/// A batch found by scanning a segment file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScannedBatch {
+    pub position: u64,
+    pub header: BatchHeader,
+}
+
+/// Walks the batches of `file` from `from` up to `limit` bytes, validating size, magic and CRC, and
+/// returns them with the end of the last valid one. Stops at the first partial or invalid batch.
+pub(crate) fn scan(
+    file: &File,
+    path: &Path,
+    from: u64,
+    limit: u64,
+) -> Result<(Vec<ScannedBatch>, u64, Option<String>)> {
+    let mut batches = Vec::new();
+    let mut pos = from;
+    let mut header = [0u8; RECORD_BATCH_OVERHEAD];
+    let mut body = Vec::new();
+    while pos + RECORD_BATCH_OVERHEAD as u64 <= limit {
+        file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", path, e))?;
+        let parsed = match BatchHeader::parse(&header, pos, usize::MAX) {
+            Ok(h) => h,
+            Err(e) => return Ok((batches, pos, Some(e.to_string()))),
+        };
+        let size = parsed.size_in_bytes() as u64;
+        if pos + size > limit {
+            return Ok((
+                batches,
+                pos,
+                Some(format!("partial batch at byte {pos}: {size} bytes declared, {} present", limit - pos)),
+            ));
+        }
+        body.resize(size as usize, 0);
+        file.read_exact_at(&mut body, pos).map_err(|e| Error::io("read segment", path, e))?;
+        let computed = compute_crc(&body);
+        if computed != parsed.crc {
+            return Ok((
+                batches,
+                pos,
+                Some(format!("CRC mismatch at byte {pos}: stored {:#010x}, computed {computed:#010x}", parsed.crc)),
+            ));
+        }
+        batches.push(ScannedBatch { position: pos, header: parsed });
+        pos += size;
+    }
+    let tail = (pos < limit).then(|| format!("partial batch header at byte {pos}"));
+    Ok((batches, pos, tail))
+}
+
+impl Segment {
+    /// A new, empty segment starting at `base_offset`.
+    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| Error::io("create segment", &path, e))?;
+        if config.preallocate {
+            preallocate(&file, &path, config.segment_bytes)?;
+        }
+        Ok(Segment {
+            base_offset,
+            file: Arc::new(file),
+            size: 0,
+            reserved: 0,
+            offset_index: Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?,
+            time_index: Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?,
+            path,
+            bytes_since_index_entry: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            next_offset: base_offset,
+            created_ms: now_ms,
+        })
+    }
+
+    /// Opens an existing segment: validates every batch, truncates a torn or corrupt tail, and rebuilds
+    /// both indexes from the batches (Kafka's LogSegment.recover). Returns the segment and, when it
+    /// was cut, why.
+    pub(crate) fn recover(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<(Self, Option<String>)> {
+        let path = dir.join(file_name(base_offset, "log"));
+        let file =
+            OpenOptions::new().read(true).write(true).open(&path).map_err(|e| Error::io("open segment", &path, e))?;
+        let len = file.metadata().map_err(|e| Error::io("stat segment", &path, e))?.len();
+        let (batches, valid_end, problem) = scan(&file, &path, 0, len)?;
+        if valid_end < len {
+            file.set_len(valid_end).map_err(|e| Error::io("truncate segment", &path, e))?;
+        }
+        let mut segment = Segment {
+            base_offset,
+            file: Arc::new(file),
+            size: 0,
+            reserved: 0,
+            offset_index: Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?,
+            time_index: Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?,
+            path,
+            bytes_since_index_entry: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+            next_offset: base_offset,
+            created_ms: now_ms,
+        };
+        for b in &batches {
+            segment.record_append(b.position, &b.header, config.index_interval_bytes)?;
+        }
+        segment.size = valid_end;
+        segment.reserved = valid_end;
+        let problem = problem.map(|p| format!("{}: {p}; truncated to {valid_end} bytes", segment.path.display()));
+        Ok((segment, problem))
+    }
+
+    /// Whether a batch of `batch_len` bytes must go to a new segment (Kafka's shouldRoll).
+    pub(crate) fn should_roll(&self, batch_len: u64, last_offset: i64, config: &LogConfig, now_ms: i64) -> bool {
+        if self.reserved == 0 {
+            return false;
+        }
+        self.reserved > config.segment_bytes.saturating_sub(batch_len)
+            || now_ms - self.created_ms > config.segment_ms as i64
+            || self.offset_index.is_full()
+            || self.time_index.is_full()
+            || last_offset - self.base_offset > i64::from(i32::MAX)
+    }
+
+    /// Bookkeeping after a batch at `position` was written: sparse index entries every
+    /// index.interval.bytes (LogSegment.append), timestamps, next offset.
+    pub(crate) fn record_append(&mut self, position: u64, header: &BatchHeader, interval: u32) -> Result<()> {
+        let last_offset = header.last_offset();
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.offset_of_max_timestamp = last_offset;
+        }
+        if self.bytes_since_index_entry > u64::from(interval) {
+            self.offset_index.append(OffsetEntry {
+                relative_offset: (last_offset - self.base_offset) as i32,
+                position: position as i32,
+            })?;
+            let newer = self.time_index.last().is_none_or(|t| self.max_timestamp > t.timestamp);
+            if newer {
+                self.time_index.append(TimeEntry {
+                    timestamp: self.max_timestamp,
+                    relative_offset: (self.offset_of_max_timestamp - self.base_offset) as i32,
+                })?;
+            }
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += header.size_in_bytes() as u64;
+        self.next_offset = last_offset + 1;
+        Ok(())
+    }
+
+    /// Trims both index files to their entries (roll and close).
+    pub(crate) fn trim_indexes(&self) -> Result<()> {
+        self.offset_index.trim()?;
+        self.time_index.trim()
+    }
+
+    /// Removes the segment's three files (retention).
+    pub(crate) fn delete(self) -> Result<()> {
+        for p in [self.path.as_path(), self.offset_index.path(), self.time_index.path()] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("delete segment file", p, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Batch start positions from `from_position` whose batches end after `offset`: the position of
+    /// the batch holding `offset`, scanning forward from the index's hint.
+    pub(crate) fn find_position(&self, offset: i64) -> Result<Option<u64>> {
+        let hint =
+            u64::from(self.offset_index.lookup((offset - self.base_offset).clamp(0, i64::from(i32::MAX)) as i32));
+        let mut pos = hint.min(self.size);
+        let mut header = [0u8; RECORD_BATCH_OVERHEAD];
+        while pos + RECORD_BATCH_OVERHEAD as u64 <= self.size {
+            self.file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", &self.path, e))?;
+            let h = BatchHeader::parse(&header, pos, usize::MAX)?;
+            if h.last_offset() >= offset {
+                return Ok(Some(pos));
+            }
+            pos += (LOG_OVERHEAD + h.batch_length as usize) as u64;
+        }
+        Ok(None)
+    }
+}
+
+fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall on an open fd; FALLOC_FL_KEEP_SIZE reserves blocks without changing the
+    // file size, so readers and recovery see only what was written.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, bytes as libc::off_t) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        // Filesystems without fallocate (tmpfs on old kernels) just skip the optimisation.
+        if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+            return Err(Error::io("preallocate segment", path, e));
+        }
+    }
+    Ok(())
+}
