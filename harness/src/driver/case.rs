@@ -20,8 +20,8 @@ use super::plan::CasePlan;
 use super::worker::{Worker, WorkerReport};
 use crate::metrics::{CaseMetrics, Measured, RateSchedule, cpu_time};
 use crate::progress::Progress;
-use crate::results::{CaseWriter, RunDir};
 use crate::results::schema::{CaseFiles, CaseStatus};
+use crate::results::{CaseWriter, RunDir};
 
 /// How often the control thread collects an interval (the .hlog and CSV resolution).
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -47,6 +47,7 @@ pub(crate) fn run_case(
     run_dir: &RunDir,
     progress: &Progress,
     interrupted: &AtomicBool,
+    keep_data: bool,
 ) -> anyhow::Result<CaseOutcome> {
     let data_dir = data_root.join(&plan.id);
     let log = Arc::new(
@@ -74,7 +75,9 @@ pub(crate) fn run_case(
             values: PayloadGenerator::new(&plan.value, plan.seed.wrapping_mul(31) ^ u64::from(t))?,
             headers: plan.headers.clone(),
             schedule: (plan.rate > 0.0).then(|| RateSchedule::new(plan.rate, plan.threads, t, epoch)),
-            quota: plan.count.map(|n| n / u64::from(plan.threads) + u64::from(u64::from(t) < n % u64::from(plan.threads))),
+            quota: plan
+                .count
+                .map(|n| n / u64::from(plan.threads) + u64::from(u64::from(t) < n % u64::from(plan.threads))),
             sync: plan.sync,
             core: (!cores.is_empty()).then(|| cores[t as usize % cores.len()]),
         };
@@ -95,7 +98,7 @@ pub(crate) fn run_case(
             break;
         }
         std::thread::sleep(Duration::from_millis(50).min(measure_start_at.saturating_duration_since(Instant::now())));
-        let iv = metrics.peek();
+        let iv = metrics.collect_interval(Instant::now());
         progress.update("warmup", iv.records_per_sec, iv.e2e_p99_ns, epoch.elapsed());
     }
 
@@ -145,6 +148,10 @@ pub(crate) fn run_case(
     let measured = metrics.finish(end);
     let files = writer.finish(&measured)?;
     log.close().with_context(|| format!("closing the log under {}", data_dir.display()))?;
+    if !keep_data {
+        // Cases can write gigabytes; a temporary data directory is emptied case by case.
+        std::fs::remove_dir_all(&data_dir).with_context(|| format!("removing {}", data_dir.display()))?;
+    }
     Ok(CaseOutcome {
         status,
         measured,

@@ -95,12 +95,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         workload_file: args.workload.display().to_string(),
         overrides: args.overrides.clone(),
         workload: serde_json::to_value(&workload).context("serialising the workload")?,
-        environment: results::capture_environment(
-            &io,
-            &io,
-            kbench_engine::io::io_uring_available(),
-            &data_root,
-        ),
+        environment: results::capture_environment(&io, &io, kbench_engine::io::io_uring_available(), &data_root),
         references: references::measure(&workload, results_root),
         cases: Vec::with_capacity(cases.len()),
     };
@@ -110,7 +105,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let result = match case::run_case(plan, &data_root, &run_dir, &progress, &interrupted) {
+        let result = match case::run_case(plan, &data_root, &run_dir, &progress, &interrupted, args.data_dir.is_some())
+        {
             Ok(outcome) => {
                 run.environment.io_backend_effective = outcome.io_backend_effective.clone();
                 let summary = results::summarize(
@@ -172,11 +168,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("interrupted: finished cases are kept in {} (marked incomplete)", run_dir.path().display());
     }
     if let Some(failed) = run.cases.iter().find(|c| c.status == CaseStatus::Failed) {
-        anyhow::bail!(
-            "case {} failed: {}",
-            failed.id,
-            failed.error.as_deref().unwrap_or("see run.json")
-        );
+        anyhow::bail!("case {} failed: {}", failed.id, failed.error.as_deref().unwrap_or("see run.json"));
     }
     Ok(())
 }

@@ -62,22 +62,23 @@ impl Worker {
             if self.quota.is_some_and(|q| report.sent >= q) {
                 break;
             }
-            let due = match &mut self.schedule {
-                Some(s) => {
+            let due = match self.schedule.as_ref().map(RateSchedule::next_due) {
+                Some(next) => {
                     // Poll deliveries while early, so waiting does not delay their recording.
-                    while Instant::now() + Duration::from_micros(50) < s.next_due() && !in_flight.is_empty() {
+                    while Instant::now() + Duration::from_micros(50) < next && !in_flight.is_empty() {
                         if !self.collect(&mut in_flight, &mut rec, false) {
                             break;
                         }
                     }
-                    s.wait_until_due()
+                    self.schedule.as_mut().map_or_else(Instant::now, RateSchedule::wait_until_due)
                 }
                 None => Instant::now(),
             };
             let key = self.keys.next();
             let value = self.values.next();
             let bytes = (value.len() + key.map_or(0, <[u8]>::len)) as u64;
-            let record = ProducerRecord { key, value: Some(value), headers: &self.headers, ..ProducerRecord::default() };
+            let record =
+                ProducerRecord { key, value: Some(value), headers: &self.headers, ..ProducerRecord::default() };
             let sent = Instant::now();
             let outcome = self.producer.send(&record);
             let measured = self.phase.is_measuring(due);

@@ -1,0 +1,82 @@
+//! The open-loop schedule: send i of the run is due at start + i x interval, whatever happened to
+//! send i-1, so latency measured from the due time includes every stall (free of coordinated
+//! omission, as wrk2).
+
+use std::time::{Duration, Instant};
+
+/// One thread's share of a fixed-rate schedule: thread t of T takes sends t, t+T, t+2T, ...
+#[derive(Debug, Clone)]
+pub struct RateSchedule {
+    start: Instant,
+    interval_ns: f64,
+    next: u64,
+    step: u64,
+}
+
+impl RateSchedule {
+    /// `rate_per_sec` over all `threads`; this is thread `thread`.
+    pub fn new(rate_per_sec: f64, threads: u32, thread: u32, start: Instant) -> Self {
+        RateSchedule {
+            start,
+            interval_ns: 1e9 / rate_per_sec.max(1e-9),
+            next: u64::from(thread),
+            step: u64::from(threads.max(1)),
+        }
+    }
+
+    /// When the next send of this thread is due.
+    pub fn next_due(&self) -> Instant {
+        self.start + Duration::from_nanos((self.next as f64 * self.interval_ns) as u64)
+    }
+
+    /// Waits until the next send is due (sleeping, then spinning the last 50 µs) and returns its due
+    /// time; returns at once when behind schedule.
+    pub fn wait_until_due(&mut self) -> Instant {
+        let due = self.next_due();
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            let left = due - now;
+            if left > Duration::from_micros(200) {
+                std::thread::sleep(left - Duration::from_micros(100));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        self.next += self.step;
+        due
+    }
+
+    /// How far behind the schedule the thread is at `now`.
+    pub fn lag(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.next_due())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_interleave_the_schedule() {
+        let t0 = Instant::now();
+        let mut a = RateSchedule::new(1000.0, 2, 0, t0);
+        let b = RateSchedule::new(1000.0, 2, 1, t0);
+        assert_eq!(a.next_due(), t0);
+        assert_eq!(b.next_due(), t0 + Duration::from_millis(1));
+        a.next += a.step;
+        assert_eq!(a.next_due(), t0 + Duration::from_millis(2));
+    }
+
+    #[test]
+    fn due_times_do_not_drift_when_late() {
+        let t0 = Instant::now() - Duration::from_secs(1);
+        let mut s = RateSchedule::new(100.0, 1, 0, t0);
+        let first = s.wait_until_due();
+        let second = s.wait_until_due();
+        assert_eq!(second - first, Duration::from_millis(10), "a late sender keeps the original schedule");
+        assert!(s.lag(Instant::now()) > Duration::from_millis(900));
+    }
+}

@@ -1,0 +1,242 @@
+//! `report.md` and `report.html` of a run, rebuilt from run.json alone: machine facts, one table of
+//! every case, and the winners (highest throughput, lowest p99, best throughput within a p99 budget).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::progress::{human_count, human_ns};
+use crate::results::schema::{CaseResult, CaseStatus, RunFile};
+use crate::results::{load_run, writer_atomic};
+
+/// `kbench report` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A run directory (holding run.json).
+    pub run_dir: PathBuf,
+    /// p99 budget for "best throughput within budget", in ms (default: the median case's p99).
+    #[arg(long, value_name = "MS")]
+    pub p99_budget_ms: Option<f64>,
+}
+
+/// `kbench report`.
+pub fn run_report(args: &ReportArgs) -> anyhow::Result<()> {
+    write_report_with(&args.run_dir, args.p99_budget_ms)?;
+    println!("wrote {} and {}", args.run_dir.join("report.md").display(), args.run_dir.join("report.html").display());
+    Ok(())
+}
+
+/// Writes report.md and report.html into `run_dir`.
+pub fn write_report(run_dir: &Path) -> anyhow::Result<()> {
+    write_report_with(run_dir, None)
+}
+
+struct Winners<'a> {
+    throughput: Option<&'a CaseResult>,
+    latency: Option<&'a CaseResult>,
+    within_budget: Option<&'a CaseResult>,
+    budget_ns: u64,
+}
+
+fn winners(run: &RunFile, budget_ms: Option<f64>) -> Winners<'_> {
+    let ok: Vec<&CaseResult> =
+        run.cases.iter().filter(|c| c.status == CaseStatus::Ok && c.summary.records > 0).collect();
+    let budget_ns = budget_ms.map(|ms| (ms * 1e6) as u64).unwrap_or_else(|| {
+        let mut p99s: Vec<u64> = ok.iter().map(|c| c.summary.end_to_end_ns.p99).collect();
+        p99s.sort_unstable();
+        p99s.get(p99s.len() / 2).copied().unwrap_or(0)
+    });
+    let by_tput = |a: &&&CaseResult, b: &&&CaseResult| a.summary.records_per_sec.total_cmp(&b.summary.records_per_sec);
+    Winners {
+        throughput: ok.iter().max_by(by_tput).copied(),
+        latency: ok.iter().min_by_key(|c| c.summary.end_to_end_ns.p99).copied(),
+        within_budget: ok.iter().filter(|c| c.summary.end_to_end_ns.p99 <= budget_ns).max_by(by_tput).copied(),
+        budget_ns,
+    }
+}
+
+fn params(c: &CaseResult) -> String {
+    if c.params.is_empty() {
+        return c.id.clone();
+    }
+    c.params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
+    let keys: Vec<String> = run.cases.first().map(|c| c.params.keys().cloned().collect()).unwrap_or_default();
+    let mut header: Vec<String> =
+        keys.iter().map(|k| k.rsplit_once('.').map_or(k.as_str(), |(_, f)| f).to_string()).collect();
+    header.extend(
+        [
+            "repeat",
+            "records/s",
+            "MB/s",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "batch fill",
+            "compression ratio",
+            "saturated",
+            "status",
+        ]
+        .map(String::from),
+    );
+    let body = run
+        .cases
+        .iter()
+        .map(|c| {
+            let s = &c.summary;
+            let mut r: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    c.params
+                        .get(k)
+                        .map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                })
+                .collect();
+            r.extend([
+                c.repeat.to_string(),
+                human_count(s.records_per_sec),
+                format!("{:.1}", s.bytes_per_sec / 1e6),
+                human_ns(s.end_to_end_ns.p50 as f64),
+                human_ns(s.end_to_end_ns.p99 as f64),
+                human_ns(s.end_to_end_ns.p999 as f64),
+                human_ns(s.end_to_end_ns.max as f64),
+                format!("{:.0}%", s.batch_fill * 100.0),
+                format!("{:.3}", s.compression_ratio),
+                if s.saturated { "yes".into() } else { "no".into() },
+                format!("{:?}", c.status).to_lowercase(),
+            ]);
+            r
+        })
+        .collect();
+    (header, body)
+}
+
+fn facts(run: &RunFile) -> Vec<(String, String)> {
+    let e = &run.environment;
+    let mut f = vec![
+        ("workload".to_string(), format!("{} ({})", run.name, run.workload_file)),
+        ("complete".into(), run.complete.to_string()),
+        (
+            "machine".into(),
+            format!(
+                "{} x {}, {:.1} GiB, {}",
+                e.cpu_count,
+                e.cpu_model,
+                e.memory_bytes as f64 / (1u64 << 30) as f64,
+                e.kernel
+            ),
+        ),
+        (
+            "build".into(),
+            format!(
+                "kbench {} ({} profile), {}, commit {}",
+                run.kbench_version,
+                e.profile,
+                e.rustc,
+                e.git_commit.as_deref().unwrap_or("unknown")
+            ),
+        ),
+        (
+            "io".into(),
+            format!(
+                "{} (effective {}; io_uring available: {}), data on {}",
+                e.io_backend,
+                e.io_backend_effective,
+                e.io_uring_available,
+                e.filesystem.as_deref().unwrap_or("?")
+            ),
+        ),
+        ("time".into(), format!("{} to {}", e.started_at, e.ended_at.as_deref().unwrap_or("(running)"))),
+    ];
+    if let Some(d) = run.references.disk_write_bytes_per_sec {
+        f.push(("disk (fio)".into(), format!("{:.0} MB/s sequential write", d / 1e6)));
+    }
+    if !run.references.codec_compress_bytes_per_sec.is_empty() {
+        let codecs: Vec<String> = run
+            .references
+            .codec_compress_bytes_per_sec
+            .iter()
+            .map(|(k, v)| format!("{k} {:.0} MB/s", v / 1e6))
+            .collect();
+        f.push(("codecs (1 core, this payload)".into(), codecs.join(", ")));
+    }
+    f
+}
+
+fn winner_lines(w: &Winners<'_>) -> Vec<String> {
+    let line = |label: &str, c: Option<&CaseResult>| match c {
+        Some(c) => format!(
+            "{label}: {} — {} records/s, p99 {}",
+            params(c),
+            human_count(c.summary.records_per_sec),
+            human_ns(c.summary.end_to_end_ns.p99 as f64)
+        ),
+        None => format!("{label}: none"),
+    };
+    vec![
+        line("Highest throughput", w.throughput),
+        line("Lowest p99 latency", w.latency),
+        line(&format!("Best throughput with p99 <= {}", human_ns(w.budget_ns as f64)), w.within_budget),
+    ]
+}
+
+fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<()> {
+    let run = load_run(run_dir)?;
+    let w = winners(&run, budget_ms);
+    let (header, body) = rows(&run);
+
+    let mut md = format!("# kbench report: {}\n\n{}\n\n", run.name, run.description);
+    for (k, v) in facts(&run) {
+        let _ = writeln!(md, "- **{k}**: {v}");
+    }
+    md.push_str("\n## Winners\n\n");
+    for l in winner_lines(&w) {
+        let _ = writeln!(md, "- {l}");
+    }
+    md.push_str("\nLatency is end-to-end delivery latency (from the scheduled send in open loop).\n\n## Cases\n\n");
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+    for r in &body {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    writer_atomic(&run_dir.join("report.md"), md.as_bytes()).context("writing report.md")?;
+
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kbench report</title><style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}</style></head><body>",
+    );
+    let _ = write!(html, "<h1>kbench report: {}</h1><p>{}</p><ul>", esc(&run.name), esc(&run.description));
+    for (k, v) in facts(&run) {
+        let _ = write!(html, "<li><b>{}</b>: {}</li>", esc(&k), esc(&v));
+    }
+    html.push_str("</ul><h2>Winners</h2><div class=\"win\">");
+    for l in winner_lines(&w) {
+        let _ = write!(html, "<p>{}</p>", esc(&l));
+    }
+    html.push_str("</div><p>Latency is end-to-end delivery latency (from the scheduled send in open loop).</p><h2>Cases</h2><table><tr>");
+    for h in &header {
+        let _ = write!(html, "<th>{}</th>", esc(h));
+    }
+    html.push_str("</tr>");
+    for r in &body {
+        html.push_str("<tr>");
+        for c in r {
+            let _ = write!(html, "<td>{}</td>", esc(c));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table></body></html>\n");
+    writer_atomic(&run_dir.join("report.html"), html.as_bytes()).context("writing report.html")?;
+    Ok(())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -1,0 +1,211 @@
+//! The types of `run.json`, the self-describing record of one `kbench run` (docs/RESULTS-FORMAT.md).
+//!
+//! `schema_version` changes whenever a field is renamed, removed or changes meaning; adding a field
+//! keeps the version. Readers (`kbench report`, `kbench compare`) refuse versions they do not know.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole of `run.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFile {
+    /// [`SCHEMA_VERSION`] when written.
+    pub schema_version: u32,
+    /// Version of the kbench binary that wrote the run.
+    pub kbench_version: String,
+    /// The workload's `name`.
+    pub name: String,
+    /// The workload's `description`.
+    pub description: String,
+    /// False while running, or when the run was interrupted (Ctrl-C) or a case failed to start.
+    pub complete: bool,
+    /// The workload file as given on the command line.
+    pub workload_file: String,
+    /// `--set` overrides, as given.
+    pub overrides: Vec<String>,
+    /// The resolved workload (every default filled in), in the YAML's vocabulary.
+    pub workload: serde_json::Value,
+    /// Where and with what the run was made.
+    pub environment: Environment,
+    /// Physical limits to draw as reference lines, where known.
+    pub references: References,
+    /// One entry per case (sweep point x repeat), in execution order.
+    pub cases: Vec<CaseResult>,
+}
+
+/// Facts about the machine, the build and the engine that ran the workload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    /// `git rev-parse HEAD` of the source tree, when known.
+    pub git_commit: Option<String>,
+    /// Whether the tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// `rustc --version` of the compiler that built kbench.
+    pub rustc: String,
+    /// Cargo profile (`release` or `debug`): debug figures are not comparable.
+    pub profile: String,
+    /// `uname -sr`.
+    pub kernel: String,
+    /// The host name.
+    pub hostname: String,
+    /// CPU model name (from /proc/cpuinfo).
+    pub cpu_model: String,
+    /// Logical CPUs available to the process.
+    pub cpu_count: usize,
+    /// Physical memory in bytes.
+    pub memory_bytes: u64,
+    /// The io backend the workload asked for (`io_uring`, `pwrite`, `discard`).
+    pub io_backend: String,
+    /// The io backend the engine actually used (differs when io_uring fell back to pwrite).
+    pub io_backend_effective: String,
+    /// Whether this kernel lets the process use io_uring.
+    pub io_uring_available: bool,
+    /// Engine data directory (temporary unless --data-dir) and its filesystem type.
+    pub data_dir: String,
+    /// Filesystem type of the data directory (`ext4`, `tmpfs`, ...), when known.
+    pub filesystem: Option<String>,
+    /// RFC 3339 UTC start of the run.
+    pub started_at: String,
+    /// RFC 3339 UTC end of the run (absent while running).
+    pub ended_at: Option<String>,
+}
+
+/// Reference figures of the machine, for charts' reference lines.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct References {
+    /// Sequential write bytes/s measured by fio (scripts/disk-baseline.sh), when a baseline file exists.
+    pub disk_write_bytes_per_sec: Option<f64>,
+    /// fsyncs per second measured by fio for the workload's write size, when known.
+    pub disk_fsyncs_per_sec: Option<f64>,
+    /// Where the disk figures came from (a file path), when present.
+    pub disk_source: Option<String>,
+    /// Raw single-core compression speed of each codec in input bytes/s, measured at run start on the
+    /// workload's payload (key = Kafka's codec name).
+    pub codec_compress_bytes_per_sec: BTreeMap<String, f64>,
+}
+
+/// One case: a point of the sweep, one repeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// Stable, filesystem-safe id; also the folder name under `cases/`.
+    pub id: String,
+    /// Position in the sweep (repeats share it).
+    pub index: usize,
+    /// Repeat number, from 0.
+    pub repeat: u32,
+    /// The swept keys and their values for this case (`producer.batch.size` -> 16384).
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// `ok`, `failed` (see `error`) or `interrupted`.
+    pub status: CaseStatus,
+    /// What went wrong, when status is `failed`.
+    pub error: Option<String>,
+    /// RFC 3339 UTC start of the measured phase (after warmup).
+    pub started_at: String,
+    /// RFC 3339 UTC end of the measured phase.
+    pub ended_at: String,
+    /// Figures of the measured phase.
+    pub summary: Summary,
+    /// Paths of the per-case files, relative to the run directory.
+    pub files: CaseFiles,
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    /// Ran to the end.
+    Ok,
+    /// Stopped by an error.
+    Failed,
+    /// Stopped by Ctrl-C; figures cover the part that ran.
+    Interrupted,
+}
+
+/// The figures of one case's measured phase (warmup excluded).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Records acknowledged in the measured phase.
+    pub records: u64,
+    /// Record value+key bytes acknowledged in the measured phase.
+    pub bytes: u64,
+    /// Length of the measured phase in seconds.
+    pub duration_sec: f64,
+    /// records / duration_sec.
+    pub records_per_sec: f64,
+    /// bytes / duration_sec.
+    pub bytes_per_sec: f64,
+    /// records/s asked for (0 = as fast as possible, closed loop).
+    pub target_rate: f64,
+    /// Sends per second actually issued.
+    pub achieved_rate: f64,
+    /// Open loop only: the senders fell behind their schedule by more than 1% of the records or 1 s.
+    pub saturated: bool,
+    /// Sends or deliveries that failed.
+    pub errors: u64,
+    /// Delivery latency from the scheduled send time (open loop; equals `end_to_end_actual_ns` closed loop).
+    pub end_to_end_ns: LatencySummary,
+    /// Delivery latency from the actual send call.
+    pub end_to_end_actual_ns: LatencySummary,
+    /// Time inside `send` (partitioning, appending, back-pressure waits).
+    pub send_ns: LatencySummary,
+    /// Per batch: time from batch creation to drain by the sender (linger + waiting).
+    pub queue_ns: LatencySummary,
+    /// Per batch: compression time.
+    pub compress_ns: LatencySummary,
+    /// Per batch: time from hand-off to the log until the write completed.
+    pub write_ns: LatencySummary,
+    /// Per batch: fsync time awaited by the batch (count 0 when no flush policy forced one).
+    pub sync_ns: LatencySummary,
+    /// Records per batch.
+    pub batch_records: LatencySummary,
+    /// Uncompressed bytes per batch.
+    pub batch_bytes: LatencySummary,
+    /// Mean uncompressed batch bytes / batch.size.
+    pub batch_fill: f64,
+    /// Total compressed / uncompressed record bytes (1.0 for none).
+    pub compression_ratio: f64,
+    /// User + system CPU seconds of the process during the measured phase.
+    pub cpu_seconds: f64,
+    /// cpu_seconds / (duration_sec x cpu_count).
+    pub cpu_utilization: f64,
+}
+
+/// Percentiles of one HdrHistogram (3 significant digits); values in the unit its name says.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest value.
+    pub min: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub stddev: f64,
+    /// 50th percentile.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
+    /// Largest value.
+    pub max: u64,
+}
+
+/// Per-case files, relative to the run directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CaseFiles {
+    /// HdrHistogram interval log, one `Tag=` per stage, one interval per second.
+    pub hlog: String,
+    /// Per-second throughput and latency CSV.
+    pub intervals_csv: String,
+    /// End-to-end (scheduled) percentile distribution in HdrHistogram's .hgrm text format.
+    pub hgrm: String,
+}

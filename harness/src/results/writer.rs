@@ -1,0 +1,211 @@
+//! Writing the run directory: atomic files, the interval log, the CSV and the .hgrm.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+use super::schema::{CaseFiles, RunFile};
+use crate::metrics::{Interval, Measured, Stage};
+
+/// A run's directory.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsynced, renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+impl RunDir {
+    /// `out`, or `results_root/<UTC timestamp>-<name>/`.
+    pub fn create(out: Option<&Path>, results_root: &Path, name: &str) -> std::io::Result<RunDir> {
+        let path = match out {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+                results_root.join(format!("{stamp}-{name}"))
+            }
+        };
+        std::fs::create_dir_all(path.join("cases"))?;
+        Ok(RunDir { path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes run.json atomically.
+    pub fn write_run(&self, run: &RunFile) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(run)?;
+        write_atomic(&self.path.join("run.json"), &json)?;
+        Ok(())
+    }
+
+    /// Starts a case's files.
+    pub fn case_writer(&self, case_id: &str, start: SystemTime) -> anyhow::Result<CaseWriter> {
+        let rel = PathBuf::from("cases").join(case_id);
+        let dir = self.path.join(&rel);
+        std::fs::create_dir_all(&dir)?;
+        let mut csv = String::from(
+            "elapsed_sec,records,records_per_sec,mb_per_sec,e2e_p50_ns,e2e_p99_ns,e2e_p999_ns,e2e_max_ns\n",
+        );
+        csv.reserve(4096);
+        Ok(CaseWriter { dir, rel, start, hlog: Vec::new(), csv, intervals: Vec::new() })
+    }
+}
+
+/// One case's files, built in memory and written atomically when the case ends.
+#[derive(Debug)]
+pub struct CaseWriter {
+    dir: PathBuf,
+    rel: PathBuf,
+    start: SystemTime,
+    hlog: Vec<u8>,
+    csv: String,
+    intervals: Vec<Interval>,
+}
+
+impl CaseWriter {
+    /// Adds one interval.
+    pub fn write_interval(&mut self, iv: &Interval) -> anyhow::Result<()> {
+        let e2e = &iv.stages[0];
+        let end = (iv.start + iv.length).as_secs_f64();
+        self.csv.push_str(&format!(
+            "{end:.3},{},{:.1},{:.3},{},{},{},{}\n",
+            iv.records,
+            iv.records_per_sec,
+            iv.mb_per_sec,
+            e2e.value_at_quantile(0.5),
+            e2e.value_at_quantile(0.99),
+            e2e.value_at_quantile(0.999),
+            if e2e.is_empty() { 0 } else { e2e.max() }
+        ));
+        self.intervals.push(iv.clone());
+        Ok(())
+    }
+
+    /// Writes latency.hlog, intervals.csv and end_to_end.hgrm.
+    pub fn finish(mut self, m: &Measured) -> anyhow::Result<CaseFiles> {
+        let since_epoch = self.start.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let mut serializer = V2DeflateSerializer::new();
+        {
+            let mut log = IntervalLogWriterBuilder::new()
+                .add_comment("kbench interval log: values in nanoseconds (batch_records: records, batch_bytes: bytes)")
+                .with_start_time(self.start)
+                .with_base_time(self.start)
+                .with_max_value_divisor(1.0)
+                .begin_log_with(&mut self.hlog, &mut serializer)
+                .map_err(|e| anyhow::anyhow!("starting the interval log: {e:?}"))?;
+            for iv in &self.intervals {
+                for (stage, h) in Stage::ALL.iter().zip(&iv.stages) {
+                    if h.is_empty() {
+                        continue;
+                    }
+                    let tag = Tag::new(stage.tag()).ok_or_else(|| anyhow::anyhow!("bad tag"))?;
+                    log.write_histogram(h, iv.start, iv.length, Some(tag))
+                        .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
+                }
+            }
+        }
+        let _ = since_epoch;
+        super::writer::write_atomic(&self.dir.join("latency.hlog"), &self.hlog)?;
+        write_atomic(&self.dir.join("intervals.csv"), self.csv.as_bytes())?;
+        write_atomic(&self.dir.join("end_to_end.hgrm"), hgrm(m.stage(Stage::EndToEnd)).as_bytes())?;
+        let rel = |f: &str| self.rel.join(f).display().to_string();
+        Ok(CaseFiles { hlog: rel("latency.hlog"), intervals_csv: rel("intervals.csv"), hgrm: rel("end_to_end.hgrm") })
+    }
+}
+
+/// HdrHistogram's percentile distribution text (outputPercentileDistribution, 5 ticks per half
+/// distance, values scaled to milliseconds).
+pub fn hgrm(h: &hdrhistogram::Histogram<u64>) -> String {
+    let scale = 1_000_000.0;
+    let mut out = format!("{:>12} {:>14} {:>10} {:>14}\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
+    if h.is_empty() {
+        out.push_str("#[Mean    =        0.000, StdDeviation   =        0.000]\n#[Max     =        0.000, Total count    =            0]\n");
+        return out;
+    }
+    for v in h.iter_quantiles(5) {
+        let q = v.quantile_iterated_to();
+        let value = h.highest_equivalent(v.value_iterated_to()) as f64 / scale;
+        if q < 1.0 {
+            out.push_str(&format!(
+                "{value:12.3} {q:14.12} {:10} {:14.2}\n",
+                v.count_since_last_iteration() + 0,
+                1.0 / (1.0 - q)
+            ));
+        } else {
+            out.push_str(&format!("{value:12.3} {q:14.12} {:10}\n", v.count_since_last_iteration()));
+        }
+    }
+    out.push_str(&format!(
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",
+        h.mean() / scale,
+        h.stdev() / scale,
+        h.highest_equivalent(h.max()) as f64 / scale,
+        h.len(),
+        h.buckets(),
+        h.distinct_values()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::CaseMetrics;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn hlog_round_trips_through_hdrhistograms_own_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(Some(&dir.path().join("run")), dir.path(), "t").unwrap();
+        let m = CaseMetrics::new();
+        let mut r = m.recorder();
+        let t0 = Instant::now();
+        m.start_measuring(t0);
+        let mut w = run.case_writer("000", SystemTime::now()).unwrap();
+        for v in 1..=1000u64 {
+            r.record(Stage::EndToEnd, v * 1000);
+        }
+        r.add_records(1000, 100_000);
+        w.write_interval(&m.collect_interval(t0 + Duration::from_secs(1))).unwrap();
+        let files = w.finish(&m.finish(t0 + Duration::from_secs(1))).unwrap();
+        let bytes = std::fs::read(run.path().join(&files.hlog)).unwrap();
+        let mut de = Deserializer::new();
+        let mut seen = 0;
+        for entry in IntervalLogIterator::new(&bytes) {
+            if let Ok(LogEntry::Interval(ih)) = entry {
+                assert_eq!(ih.tag().map(|t| t.as_str().to_string()), Some("e2e".to_string()));
+                let decoded =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, ih.encoded_histogram()).unwrap();
+                let h: hdrhistogram::Histogram<u64> = de.deserialize(&mut &decoded[..]).unwrap();
+                assert_eq!(h.len(), 1000);
+                assert!((h.value_at_quantile(0.99) as f64 - 990_000.0).abs() < 1000.0);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 1);
+        let csv = std::fs::read_to_string(run.path().join(&files.intervals_csv)).unwrap();
+        assert_eq!(csv.lines().count(), 2);
+        assert!(csv.lines().nth(1).unwrap().starts_with("1.000,1000,"), "{csv}");
+        let hgrm = std::fs::read_to_string(run.path().join(&files.hgrm)).unwrap();
+        assert!(hgrm.contains("#[Max     =") && hgrm.contains("Total count    =         1000"), "{hgrm}");
+        assert!(!run.path().join("run.json.tmp").exists());
+    }
+}

@@ -1,0 +1,257 @@
+//! Workload files: Kafka property names, Kafka defaults, errors that name file:line:column, and
+//! sweeps expanded into cases (docs/WORKLOADS.md lists every key).
+
+mod error;
+mod schema;
+mod sweep;
+pub(crate) mod units;
+
+use std::path::Path;
+
+pub use error::WorkloadError;
+use error::{error, locate, suggest};
+pub use schema::*;
+pub use sweep::Case;
+
+/// Reads, checks and expands a workload file; `overrides` are `section.key=value` (YAML scalars).
+pub fn load(path: &Path, overrides: &[String]) -> Result<Workload, WorkloadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(path, None, None, format!("cannot read the workload file: {e}")))?;
+    load_str(&text, path, overrides)
+}
+
+/// [`load`] from text already read (tests, stdin).
+pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<Workload, WorkloadError> {
+    let mut workload: Workload = serde_saphyr::from_str(text).map_err(|e| parse_error(text, path, &e))?;
+    workload.source = path.to_path_buf();
+    for o in overrides {
+        let (key, value) = o.split_once('=').ok_or_else(|| {
+            error(path, None, Some(o.clone()), "an override is written SECTION.KEY=VALUE, e.g. producer.linger.ms=10")
+        })?;
+        let value: serde_json::Value = serde_saphyr::from_str(value).map_err(|e| {
+            error(path, None, Some(key.to_string()), format!("--set value `{value}` is not a YAML scalar: {e}"))
+        })?;
+        workload = sweep::with_value(&workload, key, &value)
+            .map_err(|m| error(path, None, Some(key.to_string()), format!("--set {key}={value}: {m}")))?;
+    }
+    validate(&mut workload, text)?;
+    // Every sweep point must be as valid as the file itself.
+    for case in sweep::expand(&workload, text)? {
+        let mut w = case.workload.clone();
+        validate(&mut w, text).map_err(|mut e| {
+            e.message = format!("in sweep case {}: {}", case.id, e.message);
+            e
+        })?;
+    }
+    Ok(workload)
+}
+
+impl Workload {
+    /// The sweep expanded (grid or zip) times `repeat`, in a stable order; one case without a sweep.
+    pub fn cases(&self) -> Vec<Case> {
+        sweep::expand(self, "").unwrap_or_default()
+    }
+
+    /// A short summary for `kbench validate`.
+    pub fn describe(&self) -> String {
+        let cases = self.cases();
+        let per_case = self.records.warmup.0 + self.records.duration.map(|d| d.0).unwrap_or_default();
+        let p = &self.producer;
+        let mut out = format!(
+            "{}: ok\n  {}\n  topic {} with {} partition(s), io {:?}\n  producer: {} thread(s) {:?} {:?}, acks {}, batch.size {}, linger.ms {}, compression.type {:?}, accumulator {:?}\n  records: {}, warmup {:?}, rate {}\n  {} case(s){}",
+            self.source.display(),
+            if self.description.is_empty() { &self.name } else { &self.description },
+            self.topic.name,
+            self.topic.partitions,
+            self.engine.io,
+            p.threads,
+            p.sharing,
+            p.send,
+            serde_json::to_value(p.acks).unwrap_or_default(),
+            p.batch_size.0,
+            p.linger_ms,
+            p.compression_type,
+            p.accumulator,
+            match (self.records.duration, self.records.count) {
+                (Some(d), _) => format!("for {:?}", d.0),
+                (_, Some(n)) => format!("{n} records"),
+                _ => "?".into(),
+            },
+            self.records.warmup.0,
+            if self.records.rate > 0.0 { format!("{}/s", self.records.rate) } else { "unlimited (closed loop)".into() },
+            cases.len(),
+            if self.sweep.is_empty() {
+                String::new()
+            } else {
+                format!(" sweeping {}", self.sweep.keys().cloned().collect::<Vec<_>>().join(", "))
+            },
+        );
+        if self.records.duration.is_some() {
+            out.push_str(&format!("\n  estimated time: {:?}", per_case * cases.len() as u32));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("\n  warning: {w}"));
+        }
+        out
+    }
+}
+
+/// Turns a parser error into one that names the place and suggests the key meant.
+fn parse_error(text: &str, path: &Path, e: &serde_saphyr::Error) -> WorkloadError {
+    let location = e.location().map(|l| (l.line(), l.column()));
+    let message = e.to_string();
+    let mut key = None;
+    let mut hint = String::new();
+    if let Some(rest) = message.split("unknown field `").nth(1) {
+        if let Some(unknown) = rest.split('`').next() {
+            let section = location.map(|(line, _)| section_at(text, line)).unwrap_or_default();
+            key = Some(if section.is_empty() { unknown.to_string() } else { format!("{section}.{unknown}") });
+            if let Some(s) = suggest(&section, unknown) {
+                hint = format!(" (did you mean `{s}`?)");
+            }
+        }
+    }
+    error(path, location, key, format!("{}{hint}", first_line(&message)))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// The section (`producer`, `records.key`, ...) that the 1-based `line` belongs to.
+fn section_at(text: &str, line: u64) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let upto = (line as usize).min(lines.len());
+    let mut top = String::new();
+    let mut nested = String::new();
+    for l in &lines[..upto] {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = l.len() - trimmed.len();
+        let name = trimmed.split(':').next().unwrap_or("").trim().to_string();
+        if indent == 0 {
+            top = name;
+            nested.clear();
+            // Flow mappings on the same line: `records: { key: { ... } }`.
+            if let Some(inner) = trimmed.split_once('{').map(|(_, r)| r) {
+                if let Some((n, _)) = inner.split_once(": {") {
+                    nested = n.trim().to_string();
+                }
+            }
+        } else if (name == "key" || name == "value") && top == "records" {
+            nested = name;
+        }
+    }
+    if top.is_empty() || top == "name" || top == "description" {
+        String::new()
+    } else if !nested.is_empty() {
+        format!("{top}.{nested}")
+    } else {
+        top
+    }
+}
+
+/// Impossible values and combinations, each named with its place; questionable ones become warnings.
+fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
+    let path = w.source.clone();
+    let fail = |section: &str, key: &str, message: String| {
+        let full = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
+        Err(error(&path, locate(text, section, key), Some(full), message))
+    };
+    if w.name.trim().is_empty() || w.name.contains('/') {
+        return fail("", "name", "must be a non-empty name without `/` (it names the results directory)".into());
+    }
+    if w.topic.partitions == 0 {
+        return fail("topic", "partitions", "must be at least 1".into());
+    }
+    if w.topic.segment_bytes.0 < 1024 {
+        return fail("topic", "segment.bytes", format!("must be at least 1024 bytes, got {}", w.topic.segment_bytes.0));
+    }
+    if w.topic.index_interval_bytes.0 == 0 {
+        return fail("topic", "index.interval.bytes", "must be at least 1".into());
+    }
+    if w.topic.flush_messages == Some(0) {
+        return fail("topic", "flush.messages", "must be at least 1 (or null for never)".into());
+    }
+    if w.topic.direct_io {
+        return fail(
+            "topic",
+            "direct_io",
+            "O_DIRECT writes are not implemented yet; remove the key or set false".into(),
+        );
+    }
+    let p = &w.producer;
+    if p.threads == 0 || p.threads > 1024 {
+        return fail("producer", "threads", format!("must be between 1 and 1024, got {}", p.threads));
+    }
+    if p.batch_size.0 == 0 || p.batch_size.0 > 1 << 30 {
+        return fail("producer", "batch.size", format!("must be between 1 and 1 GiB, got {}", p.batch_size.0));
+    }
+    if p.buffer_memory.0 == 0 {
+        return fail("producer", "buffer.memory", "must be at least 1".into());
+    }
+    if p.enable_idempotence && p.max_in_flight > 5 {
+        return fail(
+            "producer",
+            "max.in.flight.requests.per.connection",
+            format!("must be at most 5 with enable.idempotence=true (Kafka refuses it too), got {}", p.max_in_flight),
+        );
+    }
+    let r = &w.records;
+    match (r.duration, r.count) {
+        (Some(_), Some(_)) => return fail("records", "count", "give either duration or count, not both".into()),
+        (None, None) => return fail("records", "duration", "records needs a duration (e.g. 10s) or a count".into()),
+        (Some(d), None) if d.0.is_zero() => return fail("records", "duration", "must be more than 0".into()),
+        (None, Some(0)) => return fail("records", "count", "must be at least 1".into()),
+        _ => {}
+    }
+    if !(r.rate.is_finite() && r.rate >= 0.0) {
+        return fail(
+            "records",
+            "rate",
+            format!("must be 0 (as fast as possible) or a positive records/s, got {}", r.rate),
+        );
+    }
+    if r.key.distribution != KeyDistribution::None && r.key.cardinality == 0 {
+        return fail("records.key", "cardinality", "must be at least 1".into());
+    }
+    if r.key.distribution == KeyDistribution::Zipf && !(r.key.s.is_finite() && r.key.s > 0.0) {
+        return fail("records.key", "s", "the zipf exponent must be positive".into());
+    }
+    if r.key.size == 0 || r.key.size > 1 << 20 {
+        return fail("records.key", "size", "must be between 1 byte and 1 MiB".into());
+    }
+    if r.value.payload == Payload::File {
+        let Some(file) = &r.value.file else {
+            return fail("records.value", "file", "payload: file needs `file: PATH`".into());
+        };
+        let resolved = w.source.parent().unwrap_or(Path::new(".")).join(file);
+        if !resolved.is_file() {
+            return fail("records.value", "file", format!("{} does not exist", resolved.display()));
+        }
+    }
+    if w.repeat == 0 {
+        return fail("", "repeat", "must be at least 1".into());
+    }
+    if w.engine.kind == EngineKind::Kafka && w.engine.bootstrap_servers.is_none() {
+        return fail("engine", "kind", "kind: kafka needs bootstrap.servers".into());
+    }
+    let mut warnings = Vec::new();
+    if p.enable_idempotence && p.acks != Acks::All {
+        warnings.push(format!(
+            "producer.enable.idempotence=true with acks={}: Kafka's client refuses this combination (idempotence needs acks=all); kbench honours both, stamping sequences and acknowledging at acks={}",
+            serde_json::to_value(p.acks).unwrap_or_default(),
+            serde_json::to_value(p.acks).unwrap_or_default()
+        ));
+    }
+    if p.buffer_memory.0 < p.batch_size.0 {
+        warnings.push("producer.buffer.memory is below batch.size: every batch waits for memory".into());
+    }
+    w.warnings = warnings;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

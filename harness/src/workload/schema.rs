@@ -1,0 +1,466 @@
+//! The workload file's keys, by Kafka's names, with Kafka's defaults.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::units::{DurationSpec, Size};
+
+fn default_name_topic() -> String {
+    "kbench".into()
+}
+const fn one_u32() -> u32 {
+    1
+}
+const fn yes() -> bool {
+    true
+}
+macro_rules! const_default {
+    ($name:ident, $t:ty, $v:expr) => {
+        fn $name() -> $t {
+            $v
+        }
+    };
+}
+const_default!(segment_bytes, Size, Size(1 << 30));
+const_default!(segment_ms, u64, 7 * 24 * 3600 * 1000);
+const_default!(segment_index_bytes, Size, Size(10 << 20));
+const_default!(index_interval_bytes, Size, Size(4096));
+const_default!(retention_ms, Option<i64>, Some(7 * 24 * 3600 * 1000));
+const_default!(retention_check_ms, u64, 300_000);
+const_default!(batch_size, Size, Size(16384));
+const_default!(linger_ms, u64, 5);
+const_default!(buffer_memory, Size, Size(32 << 20));
+const_default!(max_block_ms, u64, 60_000);
+const_default!(max_request_size, Size, Size(1 << 20));
+const_default!(max_in_flight, u32, 5);
+const_default!(delivery_timeout_ms, u64, 120_000);
+const_default!(cardinality, u64, 1000);
+const_default!(zipf_s, f64, 1.0);
+const_default!(key_size, usize, 16);
+const_default!(value_size, Size, Size(100));
+const_default!(seed, u64, 42);
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Names the run directory.
+    pub name: String,
+    /// One line shown in reports.
+    #[serde(default)]
+    pub description: String,
+    /// What runs the workload.
+    #[serde(default)]
+    pub engine: EngineSpec,
+    /// The topic and its log settings.
+    #[serde(default)]
+    pub topic: TopicSpec,
+    /// Producer settings.
+    #[serde(default)]
+    pub producer: ProducerSpec,
+    /// What to send, how long and how fast.
+    pub records: RecordsSpec,
+    /// `section.key: [values]`.
+    #[serde(default)]
+    pub sweep: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    /// `grid` (every combination) or `zip` (lists taken together).
+    #[serde(default)]
+    pub sweep_mode: SweepMode,
+    /// Runs of each sweep point.
+    #[serde(default = "one_u32")]
+    pub repeat: u32,
+    /// The file it came from.
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// Legal but questionable settings, explained.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// How sweep lists combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepMode {
+    /// Cartesian product.
+    #[default]
+    Grid,
+    /// The i-th values of every list together.
+    Zip,
+}
+
+/// `engine:`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSpec {
+    /// `embedded` or `kafka`.
+    #[serde(default)]
+    pub kind: EngineKind,
+    /// `io_uring`, `pwrite` or `discard`.
+    #[serde(default)]
+    pub io: IoKind,
+    /// Kafka only: the cluster.
+    #[serde(rename = "bootstrap.servers", default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+    /// Where case data goes (default: a temporary directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// What runs the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// kbench-engine, in process.
+    #[default]
+    Embedded,
+    /// A Kafka cluster through librdkafka.
+    Kafka,
+}
+
+/// The io backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoKind {
+    /// io_uring.
+    #[default]
+    IoUring,
+    /// pwrite.
+    Pwrite,
+    /// Nothing written.
+    Discard,
+}
+
+/// `topic:` — Kafka topic configs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Topic name.
+    #[serde(default = "default_name_topic")]
+    pub name: String,
+    /// Partition count.
+    #[serde(default = "one_u32")]
+    pub partitions: u32,
+    /// `segment.bytes`.
+    #[serde(rename = "segment.bytes", default = "segment_bytes")]
+    pub segment_bytes: Size,
+    /// `segment.ms`.
+    #[serde(rename = "segment.ms", default = "segment_ms")]
+    pub segment_ms: u64,
+    /// `segment.index.bytes`.
+    #[serde(rename = "segment.index.bytes", default = "segment_index_bytes")]
+    pub segment_index_bytes: Size,
+    /// `index.interval.bytes`.
+    #[serde(rename = "index.interval.bytes", default = "index_interval_bytes")]
+    pub index_interval_bytes: Size,
+    /// `flush.messages` (null = never).
+    #[serde(rename = "flush.messages", default)]
+    pub flush_messages: Option<u64>,
+    /// `flush.ms` (null = never).
+    #[serde(rename = "flush.ms", default)]
+    pub flush_ms: Option<u64>,
+    /// `retention.ms` (null or -1 = forever).
+    #[serde(rename = "retention.ms", default = "retention_ms")]
+    pub retention_ms: Option<i64>,
+    /// `retention.bytes` (null or -1 = no limit).
+    #[serde(rename = "retention.bytes", default)]
+    pub retention_bytes: Option<i64>,
+    /// `log.retention.check.interval.ms`.
+    #[serde(rename = "log.retention.check.interval.ms", default = "retention_check_ms")]
+    pub log_retention_check_interval_ms: u64,
+    /// `preallocate`.
+    #[serde(default)]
+    pub preallocate: bool,
+    /// O_DIRECT writes (kbench's own).
+    #[serde(default)]
+    pub direct_io: bool,
+}
+
+impl Default for TopicSpec {
+    fn default() -> Self {
+        serde_json::from_value(serde_json::json!({})).expect("every topic key has a default")
+    }
+}
+
+/// One Producer for all threads, or one per thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sharing {
+    /// One shared producer.
+    #[default]
+    Shared,
+    /// A producer per thread.
+    PerThread,
+}
+
+/// Fire and forget with callbacks, or wait for each delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendMode {
+    /// Don't wait.
+    #[default]
+    Async,
+    /// send().get().
+    Sync,
+}
+
+/// Kafka's acks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// 0
+    Zero,
+    /// 1
+    One,
+    /// all / -1
+    #[default]
+    All,
+}
+
+impl Serialize for Acks {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Acks::Zero => "0",
+            Acks::One => "1",
+            Acks::All => "all",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Acks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        let text = match &v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => other.to_string(),
+        };
+        match text.as_str() {
+            "0" => Ok(Acks::Zero),
+            "1" => Ok(Acks::One),
+            "all" | "-1" => Ok(Acks::All),
+            _ => Err(serde::de::Error::custom(format!("acks must be \"0\", \"1\", \"all\" or -1, not {v}"))),
+        }
+    }
+}
+
+/// compression.type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// none
+    #[default]
+    None,
+    /// gzip
+    Gzip,
+    /// snappy
+    Snappy,
+    /// lz4
+    Lz4,
+    /// zstd
+    Zstd,
+}
+
+/// Partitioner choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionerKind {
+    /// murmur2 + sticky.
+    #[default]
+    Default,
+    /// Round robin.
+    RoundRobin,
+}
+
+/// Accumulator implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccumulatorKind {
+    /// Lock-free.
+    #[default]
+    Lockfree,
+    /// Mutex per partition.
+    Mutex,
+}
+
+/// `producer:` — Kafka producer configs plus kbench's threading keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerSpec {
+    /// Sending threads.
+    #[serde(default = "one_u32")]
+    pub threads: u32,
+    /// shared | per-thread.
+    #[serde(default)]
+    pub sharing: Sharing,
+    /// async | sync.
+    #[serde(default)]
+    pub send: SendMode,
+    /// acks.
+    #[serde(default)]
+    pub acks: Acks,
+    /// batch.size.
+    #[serde(rename = "batch.size", default = "batch_size")]
+    pub batch_size: Size,
+    /// linger.ms.
+    #[serde(rename = "linger.ms", default = "linger_ms")]
+    pub linger_ms: u64,
+    /// compression.type.
+    #[serde(rename = "compression.type", default)]
+    pub compression_type: Compression,
+    /// compression.gzip.level.
+    #[serde(rename = "compression.gzip.level", default, skip_serializing_if = "Option::is_none")]
+    pub compression_gzip_level: Option<i32>,
+    /// compression.lz4.level.
+    #[serde(rename = "compression.lz4.level", default, skip_serializing_if = "Option::is_none")]
+    pub compression_lz4_level: Option<i32>,
+    /// compression.zstd.level.
+    #[serde(rename = "compression.zstd.level", default, skip_serializing_if = "Option::is_none")]
+    pub compression_zstd_level: Option<i32>,
+    /// buffer.memory.
+    #[serde(rename = "buffer.memory", default = "buffer_memory")]
+    pub buffer_memory: Size,
+    /// max.block.ms.
+    #[serde(rename = "max.block.ms", default = "max_block_ms")]
+    pub max_block_ms: u64,
+    /// max.request.size.
+    #[serde(rename = "max.request.size", default = "max_request_size")]
+    pub max_request_size: Size,
+    /// enable.idempotence.
+    #[serde(rename = "enable.idempotence", default = "yes")]
+    pub enable_idempotence: bool,
+    /// max.in.flight.requests.per.connection.
+    #[serde(rename = "max.in.flight.requests.per.connection", default = "max_in_flight")]
+    pub max_in_flight: u32,
+    /// delivery.timeout.ms (recorded; the embedded engine never retries).
+    #[serde(rename = "delivery.timeout.ms", default = "delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// default | round_robin.
+    #[serde(default)]
+    pub partitioner: PartitionerKind,
+    /// partitioner.ignore.keys.
+    #[serde(rename = "partitioner.ignore.keys", default)]
+    pub partitioner_ignore_keys: bool,
+    /// lockfree | mutex.
+    #[serde(default)]
+    pub accumulator: AccumulatorKind,
+    /// Pin sending threads to cores.
+    #[serde(default)]
+    pub pin_threads: bool,
+}
+
+impl Default for ProducerSpec {
+    fn default() -> Self {
+        serde_json::from_value(serde_json::json!({})).expect("every producer key has a default")
+    }
+}
+
+/// `records:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsSpec {
+    /// Measured phase length (or `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurationSpec>,
+    /// Records to send in the measured phase (or `duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Warmup before measuring (excluded from every figure).
+    #[serde(default)]
+    pub warmup: DurationSpec,
+    /// Records/s over all threads; 0 = closed loop, as fast as possible.
+    #[serde(default)]
+    pub rate: f64,
+    /// Keys.
+    #[serde(default)]
+    pub key: KeySpec,
+    /// Values.
+    #[serde(default)]
+    pub value: ValueSpec,
+    /// Headers per record (16-byte values).
+    #[serde(default)]
+    pub headers: u32,
+    /// Seed of the key and payload generators.
+    #[serde(default = "seed")]
+    pub seed: u64,
+}
+
+/// Key distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyDistribution {
+    /// Null keys (sticky partitioning).
+    #[default]
+    None,
+    /// Uniform over `cardinality` keys.
+    Uniform,
+    /// Zipf over `cardinality` keys with exponent `s`.
+    Zipf,
+    /// 0, 1, 2, ... modulo `cardinality`.
+    Sequential,
+}
+
+/// `records.key`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    /// none | uniform | zipf | sequential.
+    #[serde(default)]
+    pub distribution: KeyDistribution,
+    /// Distinct keys.
+    #[serde(default = "cardinality")]
+    pub cardinality: u64,
+    /// Key length in bytes (zero-padded decimal ids).
+    #[serde(default = "key_size")]
+    pub size: usize,
+    /// Zipf exponent.
+    #[serde(default = "zipf_s")]
+    pub s: f64,
+}
+
+impl Default for KeySpec {
+    fn default() -> Self {
+        KeySpec { distribution: KeyDistribution::None, cardinality: cardinality(), size: key_size(), s: zipf_s() }
+    }
+}
+
+/// Payload kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// Incompressible bytes.
+    #[default]
+    Random,
+    /// Log-like text.
+    Text,
+    /// Order-like JSON events.
+    Json,
+    /// Lines of a file.
+    File,
+}
+
+/// `records.value`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueSpec {
+    /// Value size in bytes (file payloads use their lines' lengths).
+    #[serde(default = "value_size")]
+    pub size: Size,
+    /// random | text | json | file.
+    #[serde(default)]
+    pub payload: Payload,
+    /// For `file`: the path, relative to the workload file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl Default for ValueSpec {
+    fn default() -> Self {
+        ValueSpec { size: value_size(), payload: Payload::Random, file: None }
+    }
+}
+
+impl Default for RecordsSpec {
+    fn default() -> Self {
+        serde_json::from_value(serde_json::json!({})).expect("every records key has a default")
+    }
+}

@@ -1,0 +1,143 @@
+//! Sweeps: `section.key: [values]` expanded into cases (grid or zip) times `repeat`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::error::{error, locate};
+use super::{SweepMode, Workload, WorkloadError};
+
+/// One run of the workload: a sweep point and a repeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// Stable, filesystem-safe id, e.g. `003-batch.size=16384,linger.ms=5`.
+    pub id: String,
+    /// Sweep point index.
+    pub index: usize,
+    /// Repeat, from 0.
+    pub repeat: u32,
+    /// The swept keys and this case's values.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// The workload with this case's values, fully resolved.
+    pub workload: Workload,
+}
+
+/// Sections that hold keys, longest first so `records.key.size` finds `records.key`.
+const SECTIONS: &[&str] = &["records.key", "records.value", "engine", "topic", "producer", "records"];
+
+/// The workload with `key` (`section.key`, or a top-level key) set to `value`, re-checked by type.
+pub(crate) fn with_value(w: &Workload, key: &str, value: &serde_json::Value) -> Result<Workload, String> {
+    let mut json = serde_json::to_value(w).map_err(|e| e.to_string())?;
+    let (section, field) = SECTIONS
+        .iter()
+        .find_map(|s| key.strip_prefix(s).and_then(|rest| rest.strip_prefix('.')).map(|f| (*s, f)))
+        .unwrap_or(("", key));
+    let mut target = &mut json;
+    for part in section.split('.').filter(|p| !p.is_empty()) {
+        target = target
+            .as_object_mut()
+            .ok_or("not a section")?
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    let obj = target.as_object_mut().ok_or_else(|| format!("`{section}` is not a section"))?;
+    if ["sweep", "sweep_mode"].contains(&field) && section.is_empty() {
+        return Err("the sweep itself cannot be swept or overridden".into());
+    }
+    obj.insert(field.to_string(), value.clone());
+    let mut out: Workload = serde_json::from_value(json).map_err(|e| {
+        let m = e.to_string();
+        match super::error::suggest(section, field) {
+            Some(s) if m.contains("unknown field") && s != field => format!("{m} (did you mean `{section}.{s}`?)"),
+            _ => m,
+        }
+    })?;
+    out.source = w.source.clone();
+    Ok(out)
+}
+
+/// Expands the sweep; `text` (the file, when known) locates errors.
+pub(crate) fn expand(w: &Workload, text: &str) -> Result<Vec<Case>, WorkloadError> {
+    let keys: Vec<&String> = w.sweep.keys().collect();
+    for k in &keys {
+        if w.sweep[*k].is_empty() {
+            return Err(error(
+                &w.source,
+                locate(text, "sweep", k),
+                Some(format!("sweep.{k}")),
+                "a sweep list needs at least one value",
+            ));
+        }
+    }
+    let points: Vec<Vec<serde_json::Value>> = match w.sweep_mode {
+        SweepMode::Grid => keys.iter().fold(vec![Vec::new()], |acc, k| {
+            acc.into_iter()
+                .flat_map(|prefix| {
+                    w.sweep[*k].iter().map(move |v| {
+                        let mut p = prefix.clone();
+                        p.push(v.clone());
+                        p
+                    })
+                })
+                .collect()
+        }),
+        SweepMode::Zip => {
+            let len = keys.first().map_or(1, |k| w.sweep[*k].len());
+            if let Some(k) = keys.iter().find(|k| w.sweep[**k].len() != len) {
+                return Err(error(
+                    &w.source,
+                    locate(text, "sweep", k),
+                    Some(format!("sweep.{k}")),
+                    format!("sweep_mode: zip needs lists of equal length ({len} values expected)"),
+                ));
+            }
+            (0..len).map(|i| keys.iter().map(|k| w.sweep[*k][i].clone()).collect()).collect()
+        }
+    };
+    let mut cases = Vec::with_capacity(points.len() * w.repeat as usize);
+    for (index, values) in points.iter().enumerate() {
+        let mut resolved = w.clone();
+        resolved.sweep.clear();
+        let mut params = BTreeMap::new();
+        for (k, v) in keys.iter().zip(values) {
+            resolved = with_value(&resolved, k, v).map_err(|m| {
+                error(&w.source, locate(text, "sweep", k), Some(format!("sweep.{k}")), format!("value {v}: {m}"))
+            })?;
+            params.insert((*k).clone(), v.clone());
+        }
+        resolved.sweep.clear();
+        let label: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), render(v))).collect();
+        for repeat in 0..w.repeat {
+            let mut id = format!("{index:03}");
+            if !label.is_empty() {
+                id.push('-');
+                id.push_str(&sanitize(&label.join(",")));
+            }
+            if w.repeat > 1 {
+                id.push_str(&format!("-r{repeat}"));
+            }
+            cases.push(Case { id, index, repeat, params: params.clone(), workload: resolved.clone() });
+        }
+    }
+    Ok(cases)
+}
+
+/// `producer.batch.size` -> `batch.size`, unless another swept key has the same field name.
+fn short_key(key: &str, all: &[&String]) -> String {
+    let field = SECTIONS.iter().find_map(|s| key.strip_prefix(s).and_then(|r| r.strip_prefix('.'))).unwrap_or(key);
+    let clash = all.iter().filter(|k| k.ends_with(&format!(".{field}")) || k.as_str() == field).count() > 1;
+    if clash { key.to_string() } else { field.to_string() }
+}
+
+fn render(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    let cleaned: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._=,-".contains(c) { c } else { '_' }).collect();
+    cleaned.chars().take(120).collect()
+}

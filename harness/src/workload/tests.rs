@@ -1,0 +1,133 @@
+use std::path::Path;
+
+use super::*;
+
+const QUICKSTART: &str = r#"
+name: quickstart
+description: batch.size x linger.ms x compression on 8 partitions
+engine: { kind: embedded, io: io_uring }        # io: io_uring | pwrite | discard
+topic:
+  name: orders
+  partitions: 8
+  segment.bytes: 67108864
+  flush.messages: null                          # Kafka's flush.messages; null = never fsync
+producer:
+  threads: 2
+  sharing: shared                               # one Producer for all threads | per-thread
+  send: async                                   # async | sync (wait for each delivery)
+  acks: "1"
+  batch.size: 16384
+  linger.ms: 5
+  compression.type: lz4                         # none | gzip | snappy | lz4 | zstd
+  buffer.memory: 33554432
+  enable.idempotence: true
+  accumulator: lockfree                         # lockfree | mutex
+records:
+  duration: 10s                                 # or count: N
+  warmup: 2s
+  rate: 0                                       # records/s, all threads together; 0 = as fast as possible
+  key: { distribution: uniform, cardinality: 10000 }   # none | uniform | zipf | sequential
+  value: { size: 200, payload: json }                  # random | text | json | file
+sweep:                                          # SECTION.KEY: [values]; grid product by default
+  producer.batch.size: [16384, 262144]
+  producer.linger.ms: [0, 5, 50]
+  producer.compression.type: [none, lz4, zstd]
+repeat: 1
+"#;
+
+fn load_text(text: &str) -> Result<Workload, WorkloadError> {
+    load_str(text, Path::new("w.yaml"), &[])
+}
+
+#[test]
+fn the_issue_example_loads_as_written() {
+    let w = load_text(QUICKSTART).unwrap();
+    assert_eq!(w.topic.partitions, 8);
+    assert_eq!(w.producer.acks, Acks::One);
+    assert_eq!(w.producer.compression_type, Compression::Lz4);
+    assert_eq!(w.records.duration.unwrap().0, std::time::Duration::from_secs(10));
+    assert_eq!(w.records.key.distribution, KeyDistribution::Uniform);
+    assert!(w.warnings.iter().any(|m| m.contains("idempotence")), "{:?}", w.warnings);
+    let cases = w.cases();
+    assert_eq!(cases.len(), 18);
+    assert_eq!(cases[0].id, "000-batch.size=16384,compression.type=none,linger.ms=0");
+    let last = &cases[17].workload.producer;
+    assert_eq!((last.batch_size.0, last.linger_ms, last.compression_type), (262144, 50, Compression::Zstd));
+    let ids: std::collections::BTreeSet<_> = cases.iter().map(|c| &c.id).collect();
+    assert_eq!(ids.len(), 18, "case ids are unique");
+}
+
+#[test]
+fn a_typo_names_line_column_key_and_suggestion() {
+    let text = "name: t\nproducer:\n  lingr.ms: 5\nrecords: { duration: 1s }\n";
+    let e = load_text(text).unwrap_err();
+    let s = e.to_string();
+    assert!(s.starts_with("w.yaml:3:"), "{s}");
+    assert!(s.contains("producer.lingr.ms"), "{s}");
+    assert!(s.contains("did you mean `linger.ms`?"), "{s}");
+}
+
+#[test]
+fn wrong_types_and_impossible_values_are_refused_with_their_place() {
+    let e = load_text("name: t\ntopic:\n  partitions: lots\nrecords: { duration: 1s }\n").unwrap_err();
+    assert_eq!(e.location.map(|l| l.0), Some(3), "{e}");
+    let e = load_text("name: t\ntopic:\n  partitions: 0\nrecords: { duration: 1s }\n").unwrap_err();
+    assert_eq!((e.location, e.key.as_deref()), (Some((3, 3)), Some("topic.partitions")), "{e}");
+    let e = load_text("name: t\nrecords:\n  duration: 1s\n  count: 5\n").unwrap_err();
+    assert!(e.to_string().contains("not both"), "{e}");
+    let e = load_text("name: t\nrecords: { duration: 10 parsecs }\n").unwrap_err();
+    assert!(e.to_string().contains("unknown duration unit"), "{e}");
+    let e = load_text("name: t\nproducer: { acks: 2 }\nrecords: { count: 5 }\n").unwrap_err();
+    assert!(e.to_string().contains("acks"), "{e}");
+}
+
+#[test]
+fn sweep_values_are_checked_like_the_file() {
+    let text = "name: t\nrecords: { count: 5 }\nsweep:\n  producer.compression.type: [lz4, brotli]\n";
+    let e = load_text(text).unwrap_err();
+    assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
+    assert!(e.to_string().contains("brotli"), "{e}");
+    let text = "name: t\nrecords: { count: 5 }\nsweep:\n  producer.lingr.ms: [1]\n";
+    assert!(load_text(text).unwrap_err().to_string().contains("linger.ms"));
+}
+
+#[test]
+fn zip_mode_and_repeats() {
+    let text = "name: t\nrecords: { count: 5 }\nsweep_mode: zip\nrepeat: 2\nsweep:\n  producer.threads: [1, 2]\n  topic.partitions: [4, 8]\n";
+    let w = load_text(text).unwrap();
+    let cases = w.cases();
+    assert_eq!(cases.len(), 4);
+    assert_eq!(cases[3].id, "001-partitions=8,threads=2-r1");
+    assert_eq!(cases[3].workload.topic.partitions, 8);
+    let bad = "name: t\nrecords: { count: 5 }\nsweep_mode: zip\nsweep:\n  producer.threads: [1, 2]\n  topic.partitions: [4]\n";
+    assert!(load_text(bad).unwrap_err().to_string().contains("equal length"));
+}
+
+#[test]
+fn overrides_apply_before_validation() {
+    let w = load_str(
+        "name: t\nrecords: { count: 5 }\n",
+        Path::new("w.yaml"),
+        &["producer.linger.ms=20".into(), "records.key.distribution=zipf".into()],
+    )
+    .unwrap();
+    assert_eq!(w.producer.linger_ms, 20);
+    assert_eq!(w.records.key.distribution, KeyDistribution::Zipf);
+    let e =
+        load_str("name: t\nrecords: { count: 5 }\n", Path::new("w.yaml"), &["topic.partitions=0".into()]).unwrap_err();
+    assert!(e.to_string().contains("partitions"), "{e}");
+}
+
+#[test]
+fn shipped_workloads_all_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "expected the six shipped workloads, found {n}");
+}
