@@ -9,8 +9,11 @@ use rand::{RngExt, SeedableRng};
 
 use crate::workload::{Payload, ValueSpec};
 
-/// Distinct values in the pool: enough that a codec cannot just learn a handful of records.
+/// Distinct values in the pool, at least: enough that a codec cannot just learn a handful of records.
 const POOL: usize = 1024;
+/// Bytes the pool holds at least (when values are small): well past the largest batch a workload
+/// is likely to build, so no batch sees a value twice and random stays incompressible.
+const POOL_MIN_BYTES: usize = 16 << 20;
 /// Bytes the pool may hold at most.
 const POOL_BYTES: usize = 64 << 20;
 
@@ -76,7 +79,7 @@ impl PayloadGenerator {
                 }
             }
             kind => {
-                let count = POOL.min((POOL_BYTES / size.max(1)).max(1));
+                let count = POOL.max(POOL_MIN_BYTES / size.max(1)).min((POOL_BYTES / size.max(1)).max(1));
                 for i in 0..count {
                     values.push(match kind {
                         Payload::Random => (0..size).map(|_| rng.random::<u8>()).collect(),

@@ -97,7 +97,7 @@ fn zip_mode_and_repeats() {
     let w = load_text(text).unwrap();
     let cases = w.cases();
     assert_eq!(cases.len(), 4);
-    assert_eq!(cases[3].id, "001-partitions=8,threads=2-r1");
+    assert_eq!(cases[3].id, "001-threads=2,partitions=8-r1");
     assert_eq!(cases[3].workload.topic.partitions, 8);
     let bad = "name: t\nrecords: { count: 5 }\nsweep_mode: zip\nsweep:\n  producer.threads: [1, 2]\n  topic.partitions: [4]\n";
     assert!(load_text(bad).unwrap_err().to_string().contains("equal length"));
