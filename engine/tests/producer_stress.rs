@@ -85,7 +85,8 @@ fn stress(kind: AccumulatorKind, compression: CompressionType) {
     assert_eq!(acked.len(), (THREADS * PER_THREAD) as usize);
 
     let stored = read_all(&log);
-    let by_position: HashMap<(u32, i64), (&[u8], &[u8])> =
+    type KeyValue<'a> = (&'a [u8], &'a [u8]);
+    let by_position: HashMap<(u32, i64), KeyValue<'_>> =
         stored.iter().map(|(p, o, k, v)| ((*p, *o), (k.as_slice(), v.as_slice()))).collect();
     assert_eq!(by_position.len(), stored.len(), "an offset is served twice");
     assert_eq!(stored.len(), acked.len(), "the log holds a different number of records than were acknowledged");

@@ -83,10 +83,10 @@ impl BufferPool {
     }
 
     fn try_allocate(&self, size: usize) -> Option<Vec<u8>> {
-        if size == self.poolable {
-            if let Some(buffer) = self.free.pop() {
-                return Some(buffer);
-            }
+        if size == self.poolable
+            && let Some(buffer) = self.free.pop()
+        {
+            return Some(buffer);
         }
         loop {
             if self.reserve(size) {

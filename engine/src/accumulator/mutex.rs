@@ -93,16 +93,16 @@ impl RecordAccumulator for MutexAccumulator {
         let upper = self.control.checked_upper_bound(key, value, headers)?;
         {
             let mut dq = self.deque(partition);
-            if let Some(last) = dq.back_mut() {
-                if let Some((delta, size)) = last.try_append(timestamp, key, value, headers) {
-                    let full = last.full;
-                    let a = Self::appended(last, delta, size, false);
-                    drop(dq);
-                    if full {
-                        self.control.wake();
-                    }
-                    return Ok(a);
+            if let Some(last) = dq.back_mut()
+                && let Some((delta, size)) = last.try_append(timestamp, key, value, headers)
+            {
+                let full = last.full;
+                let a = Self::appended(last, delta, size, false);
+                drop(dq);
+                if full {
+                    self.control.wake();
                 }
+                return Ok(a);
             }
         }
         // Allocate outside the deque's lock: this may block on buffer.memory.
@@ -110,13 +110,13 @@ impl RecordAccumulator for MutexAccumulator {
             self.control.pool.allocate(self.control.new_batch_capacity(upper), self.control.config.max_block)?;
         let mut dq = self.deque(partition);
         self.control.check_open()?;
-        if let Some(last) = dq.back_mut() {
-            if let Some((delta, size)) = last.try_append(timestamp, key, value, headers) {
-                let a = Self::appended(last, delta, size, false);
-                drop(dq);
-                self.control.deallocate(buffer);
-                return Ok(a);
-            }
+        if let Some(last) = dq.back_mut()
+            && let Some((delta, size)) = last.try_append(timestamp, key, value, headers)
+        {
+            let a = Self::appended(last, delta, size, false);
+            drop(dq);
+            self.control.deallocate(buffer);
+            return Ok(a);
         }
         let mut batch = Batch {
             buffer,
@@ -142,8 +142,7 @@ impl RecordAccumulator for MutexAccumulator {
         let mut next_ready: Option<Instant> = None;
         for (partition, deque) in self.deques.iter().enumerate() {
             let mut dq = deque.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                let Some(first) = dq.front() else { break };
+            while let Some(first) = dq.front() {
                 let due = first.created + linger;
                 let ready = dq.len() > 1 || first.full || force || now >= due;
                 if !ready {

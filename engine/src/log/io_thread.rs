@@ -92,11 +92,11 @@ impl IoThread {
             if !appends.is_empty() {
                 self.append_round(appends);
             }
-            if let Some(ms) = self.flush_ms {
-                if last_flush.elapsed() >= Duration::from_millis(ms) {
-                    let _ = self.sync_partitions(|p| p.unflushed_records > 0);
-                    last_flush = Instant::now();
-                }
+            if let Some(ms) = self.flush_ms
+                && last_flush.elapsed() >= Duration::from_millis(ms)
+            {
+                let _ = self.sync_partitions(|p| p.unflushed_records > 0);
+                last_flush = Instant::now();
             }
             if !flushes.is_empty() || close {
                 let outcome = self.sync_partitions(|p| p.unflushed_records > 0);

@@ -54,10 +54,10 @@ impl PartitionLog {
             let entry = entry.map_err(|e| Error::io("list partition directory", &dir, e))?;
             let file_name = entry.file_name();
             let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".log")) else { continue };
-            if stem.len() == 20 {
-                if let Ok(base) = stem.parse::<i64>() {
-                    bases.push(base);
-                }
+            if stem.len() == 20
+                && let Ok(base) = stem.parse::<i64>()
+            {
+                bases.push(base);
             }
         }
         bases.sort_unstable();
@@ -199,11 +199,11 @@ impl PartitionLog {
         }
         // Producer state: rebuild from what is really in the active segment.
         let mut producers = ProducerState::default();
-        if let Some(last) = self.segments.last() {
-            if let Ok((batches, _, _)) = scan(&last.file, &last.path, 0, last.size) {
-                for b in batches {
-                    producers.update(&b.header);
-                }
+        if let Some(last) = self.segments.last()
+            && let Ok((batches, _, _)) = scan(&last.file, &last.path, 0, last.size)
+        {
+            for b in batches {
+                producers.update(&b.header);
             }
         }
         self.producers = producers;

@@ -144,7 +144,7 @@ pub fn hgrm(h: &hdrhistogram::Histogram<u64>) -> String {
         if q < 1.0 {
             out.push_str(&format!(
                 "{value:12.3} {q:14.12} {:10} {:14.2}\n",
-                v.count_since_last_iteration() + 0,
+                v.count_since_last_iteration(),
                 1.0 / (1.0 - q)
             ));
         } else {

@@ -106,21 +106,19 @@ pub(crate) fn locate(text: &str, section: &str, key: &str) -> Option<(u64, u64)>
             if section.is_empty() && trimmed.starts_with(&format!("{key}:")) {
                 return Some((i as u64 + 1, 1));
             }
-            if !section.is_empty() {
-                if let Some(pos) = trimmed.find(&format!("{key}:")) {
-                    if in_section && pos > 0 {
-                        return Some((i as u64 + 1, pos as u64 + 1));
-                    }
-                }
+            if !section.is_empty()
+                && let Some(pos) = trimmed.find(&format!("{key}:"))
+                && in_section
+                && pos > 0
+            {
+                return Some((i as u64 + 1, pos as u64 + 1));
             }
             continue;
         }
-        if in_section {
-            if let Some(pos) = line.find(&format!("{key}:")) {
-                let before = line.as_bytes().get(pos.wrapping_sub(1)).copied();
-                if pos == 0 || matches!(before, Some(b' ' | b'{' | b',' | b'\t')) {
-                    return Some((i as u64 + 1, pos as u64 + 1));
-                }
+        if in_section && let Some(pos) = line.find(&format!("{key}:")) {
+            let before = line.as_bytes().get(pos.wrapping_sub(1)).copied();
+            if pos == 0 || matches!(before, Some(b' ' | b'{' | b',' | b'\t')) {
+                return Some((i as u64 + 1, pos as u64 + 1));
             }
         }
     }

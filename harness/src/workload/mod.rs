@@ -102,13 +102,13 @@ fn parse_error(text: &str, path: &Path, e: &serde_saphyr::Error) -> WorkloadErro
     let message = e.to_string();
     let mut key = None;
     let mut hint = String::new();
-    if let Some(rest) = message.split("unknown field `").nth(1) {
-        if let Some(unknown) = rest.split('`').next() {
-            let section = location.map(|(line, _)| section_at(text, line)).unwrap_or_default();
-            key = Some(if section.is_empty() { unknown.to_string() } else { format!("{section}.{unknown}") });
-            if let Some(s) = suggest(&section, unknown) {
-                hint = format!(" (did you mean `{s}`?)");
-            }
+    if let Some(rest) = message.split("unknown field `").nth(1)
+        && let Some(unknown) = rest.split('`').next()
+    {
+        let section = location.map(|(line, _)| section_at(text, line)).unwrap_or_default();
+        key = Some(if section.is_empty() { unknown.to_string() } else { format!("{section}.{unknown}") });
+        if let Some(s) = suggest(&section, unknown) {
+            hint = format!(" (did you mean `{s}`?)");
         }
     }
     error(path, location, key, format!("{}{hint}", first_line(&message)))
@@ -135,10 +135,10 @@ fn section_at(text: &str, line: u64) -> String {
             top = name;
             nested.clear();
             // Flow mappings on the same line: `records: { key: { ... } }`.
-            if let Some(inner) = trimmed.split_once('{').map(|(_, r)| r) {
-                if let Some((n, _)) = inner.split_once(": {") {
-                    nested = n.trim().to_string();
-                }
+            if let Some(inner) = trimmed.split_once('{').map(|(_, r)| r)
+                && let Some((n, _)) = inner.split_once(": {")
+            {
+                nested = n.trim().to_string();
             }
         } else if (name == "key" || name == "value") && top == "records" {
             nested = name;
