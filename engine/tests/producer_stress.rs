@@ -187,3 +187,34 @@ fn unknown_partition_is_refused() {
     assert!(matches!(producer.send(&record), Err(Error::UnknownPartition { partition: 3, partitions: 3 })));
     producer.close().unwrap();
 }
+
+/// linger.ms=0 with threads racing to open batches on one partition: every delivery completes
+/// (a batch opened by one thread and first filled by another must still reach the sender).
+#[test]
+fn linger_zero_racing_installs_all_complete() {
+    for kind in [AccumulatorKind::LockFree, AccumulatorKind::Mutex] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(TopicLog::open(dir.path(), "race", 1, log_config(IoBackendKind::Discard)).unwrap());
+        let config = ProducerConfig { linger: Duration::ZERO, batch_size: 512, accumulator: kind, ..ProducerConfig::default() };
+        let producer = Producer::new(config, Arc::clone(&log), None).unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let producer = producer.clone();
+                std::thread::spawn(move || {
+                    for i in 0..3_000u32 {
+                        let value = [t as u8; 100];
+                        let f = producer.send(&ProducerRecord::new(None, &value)).unwrap();
+                        if i % 97 == 0 {
+                            f.get_timeout(Duration::from_secs(10)).expect("a delivery never completed").unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        producer.close().unwrap();
+        assert_eq!(log.log_end_offset(0), 12_000, "{kind:?}");
+    }
+}

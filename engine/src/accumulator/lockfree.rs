@@ -289,6 +289,10 @@ impl RecordAccumulator for LockFreeAccumulator {
             let due = b.created + linger;
             if force || now >= due {
                 if b.is_empty() && !force {
+                    // Installed, but its installer's record is not in yet: look again shortly, since
+                    // appenders do not signal a batch's first record.
+                    let recheck = now + COMMIT_RECHECK;
+                    next_ready = Some(next_ready.map_or(recheck, |n: Instant| n.min(recheck)));
                     i += 1;
                     continue;
                 }
@@ -299,7 +303,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                 continue;
             }
             // Batches are in creation order: the rest linger longer.
-            next_ready = Some(due);
+            next_ready = Some(next_ready.map_or(due, |n: Instant| n.min(due)));
             break;
         }
         while let Some(b) = self.sealed.pop() {
