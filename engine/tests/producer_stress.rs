@@ -195,7 +195,8 @@ fn linger_zero_racing_installs_all_complete() {
     for kind in [AccumulatorKind::LockFree, AccumulatorKind::Mutex] {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(TopicLog::open(dir.path(), "race", 1, log_config(IoBackendKind::Discard)).unwrap());
-        let config = ProducerConfig { linger: Duration::ZERO, batch_size: 512, accumulator: kind, ..ProducerConfig::default() };
+        let config =
+            ProducerConfig { linger: Duration::ZERO, batch_size: 512, accumulator: kind, ..ProducerConfig::default() };
         let producer = Producer::new(config, Arc::clone(&log), None).unwrap();
         let handles: Vec<_> = (0..4)
             .map(|t| {

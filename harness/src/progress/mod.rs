@@ -60,6 +60,7 @@ impl Progress {
                 case.set_position(elapsed.as_millis() as u64);
                 case.set_message(msg);
             }
+            None if phase == "warmup" => {}
             None => {
                 let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
                 if last.elapsed() >= Duration::from_secs(5) {
