@@ -100,6 +100,11 @@ impl Segment {
         if config.preallocate {
             preallocate(&file, &path, config.segment_bytes)?;
         }
+        Self::empty(dir, base_offset, config, now_ms, file, path)
+    }
+
+    /// A segment over `file` with fresh (preallocated, empty) indexes.
+    fn empty(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, file: File, path: PathBuf) -> Result<Self> {
         Ok(Segment {
             base_offset,
             file: Arc::new(file),
@@ -133,20 +138,7 @@ impl Segment {
         if valid_end < len {
             file.set_len(valid_end).map_err(|e| Error::io("truncate segment", &path, e))?;
         }
-        let mut segment = Segment {
-            base_offset,
-            file: Arc::new(file),
-            size: 0,
-            reserved: 0,
-            offset_index: Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?,
-            time_index: Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?,
-            path,
-            bytes_since_index_entry: 0,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base_offset,
-            next_offset: base_offset,
-            created_ms: now_ms,
-        };
+        let mut segment = Self::empty(dir, base_offset, config, now_ms, file, path)?;
         for b in &batches {
             segment.record_append(b.position, &b.header, config.index_interval_bytes)?;
         }
