@@ -167,3 +167,15 @@ fn crc32c_reference(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Found by the batch_decoder fuzz target: baseOffset i64::MAX with a positive lastOffsetDelta
+/// overflowed `last_offset` (a panic in debug builds). It wraps, as Java's long arithmetic does.
+#[test]
+fn last_offset_of_a_hostile_header_wraps_instead_of_panicking() {
+    let mut b = kbench_engine::record::BatchBuilder::new(kbench_engine::CompressionType::None);
+    b.append(0, None, Some(b"a"), &[]);
+    b.append(0, None, Some(b"b"), &[]);
+    let bytes = b.build(i64::MAX).unwrap();
+    let batch = kbench_engine::record::RecordBatch::parse(&bytes, 0, usize::MAX).unwrap();
+    assert_eq!(batch.header().last_offset(), i64::MIN);
+}

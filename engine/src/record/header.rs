@@ -154,7 +154,8 @@ impl BatchHeader {
 
     /// Offset of the last record.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        // Java long arithmetic wraps; a hostile baseOffset near i64::MAX must not panic a reader.
+        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
     }
 
     /// Sequence number of the last record (wrapping as Kafka's does), or -1 without a sequence.

@@ -148,7 +148,7 @@ fn inspect_file(file: &Path, args: &InspectArgs) -> anyhow::Result<()> {
                         break;
                     }
                 };
-                let offset = h.base_offset + i64::from(r.offset_delta);
+                let offset = h.base_offset.wrapping_add(i64::from(r.offset_delta));
                 let ts = h.base_timestamp.wrapping_add(r.timestamp_delta);
                 let headers: Vec<String> = r
                     .headers()
