@@ -27,7 +27,7 @@ fn config(io: IoBackendKind) -> LogConfig {
 fn crash_child() {
     let Ok(dir) = std::env::var("KBENCH_CRASH_DIR") else { return };
     let round: u32 = std::env::var("KBENCH_CRASH_ROUND").unwrap().parse().unwrap();
-    let io = if round % 2 == 0 { IoBackendKind::IoUring } else { IoBackendKind::Pwrite };
+    let io = if round.is_multiple_of(2) { IoBackendKind::IoUring } else { IoBackendKind::Pwrite };
     let log = Arc::new(TopicLog::open(Path::new(&dir), "crash", PARTITIONS, config(io)).unwrap());
     let producer = Producer::new(
         ProducerConfig {
@@ -55,7 +55,7 @@ fn crash_child() {
                 }
             })
             .unwrap();
-        if i % 64 == 0 {
+        if i.is_multiple_of(64) {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
