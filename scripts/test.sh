@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README): unit, integration and doc tests,
+# The project's test command (README): unit, property, stress, crash-recovery and fault tests,
 # then a smoke run of the main job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
