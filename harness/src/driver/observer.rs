@@ -45,6 +45,12 @@ impl BatchObserver for StageObserver {
         }
         rec.record(Stage::BatchRecords, u64::from(s.records));
         rec.record(Stage::BatchBytes, s.uncompressed_bytes as u64);
+        if s.uncompressed_bytes > 0 {
+            rec.record(
+                Stage::CompressionRatio,
+                (s.compressed_bytes as u64 * 1000).div_ceil(s.uncompressed_bytes as u64),
+            );
+        }
         drop(rec);
         self.metrics.add_compression(s.uncompressed_bytes as u64, s.compressed_bytes as u64);
     }

@@ -34,10 +34,12 @@ pub enum Stage {
     BatchRecords,
     /// Batch: uncompressed bytes.
     BatchBytes,
+    /// Batch: compressed / uncompressed size, in thousandths (1000 = no reduction).
+    CompressionRatio,
 }
 
 /// Number of stages.
-pub const STAGES: usize = 9;
+pub const STAGES: usize = 10;
 
 impl Stage {
     /// Every stage, in `.hlog` order.
@@ -51,6 +53,7 @@ impl Stage {
         Stage::Sync,
         Stage::BatchRecords,
         Stage::BatchBytes,
+        Stage::CompressionRatio,
     ];
 
     /// The `.hlog` tag.
@@ -65,6 +68,7 @@ impl Stage {
             Stage::Sync => "sync",
             Stage::BatchRecords => "batch_records",
             Stage::BatchBytes => "batch_bytes",
+            Stage::CompressionRatio => "compression_ratio_permille",
         }
     }
 

@@ -77,6 +77,7 @@ pub fn summarize(
         write_ns: latency_summary(m.stage(Stage::Write)),
         sync_ns: latency_summary(m.stage(Stage::Sync)),
         batch_records: latency_summary(m.stage(Stage::BatchRecords)),
+        batch_compression_ratio_permille: latency_summary(m.stage(Stage::CompressionRatio)),
         batch_fill: if batch_bytes.count > 0 { batch_bytes.mean / batch_size.max(1) as f64 } else { 0.0 },
         batch_bytes,
         compression_ratio: if m.uncompressed > 0 { m.compressed as f64 / m.uncompressed as f64 } else { 1.0 },

@@ -164,6 +164,9 @@ pub struct Summary {
     pub batch_records: LatencySummary,
     /// Uncompressed bytes per batch.
     pub batch_bytes: LatencySummary,
+    /// Per batch: compressed / uncompressed size in thousandths (1000 = no reduction).
+    #[serde(default)]
+    pub batch_compression_ratio_permille: LatencySummary,
     /// Mean uncompressed batch bytes / batch.size.
     pub batch_fill: f64,
     /// Total compressed / uncompressed record bytes (1.0 for none).

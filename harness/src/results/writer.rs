@@ -103,7 +103,7 @@ impl CaseWriter {
         let mut serializer = V2DeflateSerializer::new();
         {
             let mut log = IntervalLogWriterBuilder::new()
-                .add_comment("kbench interval log: values in nanoseconds (batch_records: records, batch_bytes: bytes)")
+                .add_comment("kbench interval log: values in nanoseconds (batch_records: records, batch_bytes: bytes, compression_ratio_permille: thousandths)")
                 .with_start_time(self.start)
                 .with_base_time(self.start)
                 .with_max_value_divisor(1.0)
