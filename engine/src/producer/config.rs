@@ -1,47 +1,12 @@
 //! The producer's settings, by their Kafka names.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::accumulator::{AccumulatorConfig, AccumulatorKind};
 use crate::compression::CompressionType;
 use crate::error::{Error, Result};
 use crate::partitioner::PartitionerKind;
-
-/// Kafka's `acks`: how much of the write a delivery waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Acks {
-    /// `acks=0`: the delivery completes when the batch is handed to the log; the offset is unknown (-1).
-    Zero,
-    /// `acks=1`: the delivery completes when the leader's log has the batch (written, and fsynced when
-    /// flush.messages made a flush due).
-    One,
-    /// `acks=all` (`-1`): every in-sync replica has the batch. Without replication the leader is the
-    /// whole ISR, so this equals `acks=1`, as in Kafka with min.insync.replicas=1 and one replica.
-    All,
-}
-
-impl FromStr for Acks {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim() {
-            "0" => Ok(Acks::Zero),
-            "1" => Ok(Acks::One),
-            "all" | "-1" => Ok(Acks::All),
-            other => Err(Error::config("acks", format!("`{other}` is not one of 0, 1, all, -1"))),
-        }
-    }
-}
-
-impl std::fmt::Display for Acks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Acks::Zero => "0",
-            Acks::One => "1",
-            Acks::All => "all",
-        })
-    }
-}
+use crate::sender::{Acks, SenderConfig};
 
 /// Settings of one [`Producer`](super::Producer). Defaults are the Java client's (Kafka 4.x).
 #[derive(Debug, Clone)]
@@ -119,6 +84,15 @@ impl ProducerConfig {
             ));
         }
         Ok(())
+    }
+
+    pub(crate) fn sender_config(&self) -> SenderConfig {
+        SenderConfig {
+            acks: self.acks,
+            compression: self.compression,
+            compression_level: self.compression_level,
+            enable_idempotence: self.enable_idempotence,
+        }
     }
 
     pub(crate) fn accumulator_config(&self, partitions: u32) -> AccumulatorConfig {

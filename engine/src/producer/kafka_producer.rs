@@ -5,14 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::clock;
-use super::config::{Acks, ProducerConfig};
+use super::config::ProducerConfig;
 use super::delivery::{DeliveryFuture, record_metadata};
 use super::record::{ProducerRecord, RecordMetadata};
 use crate::accumulator::{Appended, RecordAccumulator, new_accumulator};
 use crate::error::{Error, Result};
 use crate::log::TopicLog;
 use crate::partitioner::{Partitioner, PartitionerKind};
-use crate::sender::{BatchObserver, Sender, SenderShared};
+use crate::sender::{Acks, BatchObserver, Sender, SenderShared};
 
 /// A producer for one topic's [`TopicLog`]: `Send + Sync + Clone`, every clone the same producer.
 ///
@@ -46,7 +46,7 @@ impl Producer {
         let partitioner =
             Partitioner::new(config.partitioner, partitions, config.batch_size, config.partitioner_ignore_keys);
         let shared = Arc::new(SenderShared::default());
-        let sender = Sender::new(&config, Arc::clone(&accumulator), log, observer, Arc::clone(&shared));
+        let sender = Sender::new(config.sender_config(), Arc::clone(&accumulator), log, observer, Arc::clone(&shared));
         let handle = std::thread::Builder::new()
             .name("kbench-sender".into())
             .spawn(move || sender.run())

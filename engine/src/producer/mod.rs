@@ -11,7 +11,8 @@ mod delivery;
 mod kafka_producer;
 mod record;
 
-pub use config::{Acks, ProducerConfig};
+pub use crate::sender::Acks;
+pub use config::ProducerConfig;
 pub use delivery::DeliveryFuture;
 pub use kafka_producer::Producer;
 pub use record::{ProducerRecord, RecordMetadata};

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use super::acks::{Acks, SenderConfig};
 use super::close_batch::{ClosedBatch, close_batch};
 use super::idempotence::Sequences;
 use super::stats::BatchObserver;
@@ -13,7 +14,6 @@ use crate::accumulator::{BatchMetadata, DrainedBatch, RecordAccumulator};
 use crate::compression::CompressionType;
 use crate::error::Result;
 use crate::log::{AppendOutcome, TopicLog};
-use crate::producer::{Acks, ProducerConfig};
 use crate::record::ProducerIdentity;
 
 /// How long the sender naps while records are claimed but not yet committed during flush or close:
@@ -89,7 +89,7 @@ pub(crate) struct Sender {
 
 impl Sender {
     pub(crate) fn new(
-        config: &ProducerConfig,
+        config: SenderConfig,
         acc: Arc<dyn RecordAccumulator>,
         log: Arc<TopicLog>,
         observer: Option<Arc<dyn BatchObserver>>,

@@ -12,10 +12,12 @@
 //!
 //! [`drain`]: crate::accumulator::RecordAccumulator::drain
 
+mod acks;
 mod close_batch;
 mod idempotence;
 mod loop_;
 mod stats;
 
+pub use acks::{Acks, SenderConfig};
 pub(crate) use loop_::{Sender, SenderShared};
 pub use stats::{BatchObserver, BatchStats};
