@@ -1,21 +1,30 @@
 //! The `discard` backend: every write and sync succeeds at once and nothing reaches the disk.
 
-use std::fs::File;
+use std::os::fd::RawFd;
+use std::time::Duration;
 
-use super::{Backend, IoBackendKind, WriteOp};
+use super::{Backend, Completion, IoBackendKind, Waker};
 
-#[derive(Debug)]
-pub(crate) struct Discard;
+#[derive(Debug, Default)]
+pub(crate) struct Discard {
+    done: Vec<Completion>,
+}
 
 impl Backend for Discard {
-    fn write_all(&mut self, ops: &mut [WriteOp<'_>]) {
-        for op in ops {
-            op.result = Ok(());
-        }
+    unsafe fn write(&mut self, token: u64, _fd: RawFd, _offset: u64, _iov: &[libc::iovec]) {
+        self.done.push(Completion { token, result: Ok(()) });
     }
 
-    fn sync_all(&mut self, files: &[&File]) -> Vec<std::io::Result<()>> {
-        files.iter().map(|_| Ok(())).collect()
+    fn sync(&mut self, token: u64, _fd: RawFd) {
+        self.done.push(Completion { token, result: Ok(()) });
+    }
+
+    fn reap(&mut self, _wait: Option<(&Waker, Duration)>, out: &mut Vec<Completion>) {
+        out.append(&mut self.done);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.done.len()
     }
 
     fn kind(&self) -> IoBackendKind {

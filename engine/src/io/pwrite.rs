@@ -1,33 +1,27 @@
-//! The `pwrite` backend: `pwritev` per write (continuing after short writes), `fdatasync` per file.
+//! The `pwrite` backend: every operation is a system call made at once (`pwritev`, continuing after
+//! short writes; `fdatasync`), so each completes before `write` / `sync` return.
 
-use std::fs::File;
-use std::io::IoSlice;
+use std::os::fd::RawFd;
+use std::time::Duration;
 
-use super::{Backend, IoBackendKind, WriteOp};
+use super::{Backend, Completion, IoBackendKind, Waker};
 
-#[derive(Debug)]
-pub(crate) struct Pwrite;
+#[derive(Debug, Default)]
+pub(crate) struct Pwrite {
+    done: Vec<Completion>,
+}
 
-/// Writes `bufs` at `offset`, retrying on EINTR and continuing after short writes.
-pub(crate) fn pwritev_all(file: &File, mut offset: u64, bufs: &[&[u8]]) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut index = 0;
-    let mut skip = 0usize;
-    while index < bufs.len() {
-        let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&bufs[index][skip..]))
-            .chain(bufs[index + 1..].iter().map(|b| IoSlice::new(b)))
-            .collect();
-        let count = slices.len().min(libc::UIO_MAXIOV as usize);
-        // SAFETY: `slices` holds `count` valid IoSlices (ABI-compatible with iovec) borrowed for the
-        // call; the fd is open for the lifetime of `file`.
-        let n = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                slices.as_ptr().cast::<libc::iovec>(),
-                count as libc::c_int,
-                offset as libc::off_t,
-            )
-        };
+/// Writes all of `iov` at `offset`, retrying on EINTR and continuing after short writes.
+///
+/// # Safety
+/// Every iovec must describe memory valid for reads for the duration of the call.
+pub(crate) unsafe fn pwritev_all(fd: RawFd, mut offset: u64, iov: &[libc::iovec]) -> std::io::Result<()> {
+    let mut rest: Vec<libc::iovec> = iov.iter().copied().filter(|v| v.iov_len > 0).collect();
+    let mut start = 0;
+    while start < rest.len() {
+        let count = (rest.len() - start).min(libc::UIO_MAXIOV as usize);
+        // SAFETY: `rest[start..start + count]` are valid iovecs over memory the caller keeps alive.
+        let n = unsafe { libc::pwritev(fd, rest[start..].as_ptr(), count as libc::c_int, offset as libc::off_t) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
@@ -40,34 +34,54 @@ pub(crate) fn pwritev_all(file: &File, mut offset: u64, bufs: &[&[u8]]) -> std::
         }
         let mut n = n as usize;
         offset += n as u64;
-        while n > 0 && index < bufs.len() {
-            let left = bufs[index].len() - skip;
-            if n >= left {
-                n -= left;
-                index += 1;
-                skip = 0;
+        while n > 0 {
+            let v = &mut rest[start];
+            if n >= v.iov_len {
+                n -= v.iov_len;
+                start += 1;
             } else {
-                skip += n;
+                // SAFETY: advancing within the buffer the iovec describes (n < iov_len).
+                v.iov_base = unsafe { v.iov_base.cast::<u8>().add(n) }.cast();
+                v.iov_len -= n;
                 n = 0;
             }
-        }
-        while index < bufs.len() && bufs[index].len() == skip {
-            index += 1;
-            skip = 0;
         }
     }
     Ok(())
 }
 
-impl Backend for Pwrite {
-    fn write_all(&mut self, ops: &mut [WriteOp<'_>]) {
-        for op in ops {
-            op.result = pwritev_all(op.file, op.offset, &op.bufs);
+/// fdatasync, retrying on EINTR.
+pub(crate) fn fdatasync(fd: RawFd) -> std::io::Result<()> {
+    loop {
+        // SAFETY: plain syscall on a caller-owned fd, no memory arguments.
+        if unsafe { libc::fdatasync(fd) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
+}
 
-    fn sync_all(&mut self, files: &[&File]) -> Vec<std::io::Result<()>> {
-        files.iter().map(|f| f.sync_data()).collect()
+impl Backend for Pwrite {
+    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+        // SAFETY: the caller keeps the buffers valid until this operation is reaped, which is later.
+        let result = unsafe { pwritev_all(fd, offset, iov) };
+        self.done.push(Completion { token, result });
+    }
+
+    fn sync(&mut self, token: u64, fd: RawFd) {
+        self.done.push(Completion { token, result: fdatasync(fd) });
+    }
+
+    fn reap(&mut self, _wait: Option<(&Waker, Duration)>, out: &mut Vec<Completion>) {
+        // Everything completed synchronously: there is never anything to wait for.
+        out.append(&mut self.done);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.done.len()
     }
 
     fn kind(&self) -> IoBackendKind {

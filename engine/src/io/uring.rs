@@ -1,132 +1,172 @@
-//! The `io_uring` backend: a round's writes are all submitted at once and reaped together.
+//! The `io_uring` backend: writes (`IORING_OP_WRITEV`) and fdatasyncs (`IORING_OP_FSYNC` with
+//! DATASYNC) are queued as SQEs, submitted together by [`Backend::reap`], and completed in any order.
+//! A read of the [`Waker`]'s eventfd stays armed while the thread waits in the ring, so a new append
+//! ends the wait (see the module docs of [`crate::io`]).
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::time::Duration;
 
-use io_uring::{IoUring, opcode, types};
+use io_uring::{IoUring, opcode, squeue, types};
 
 use super::pwrite::pwritev_all;
-use super::{Backend, IoBackendKind, WriteOp};
+use super::{Backend, Completion, IoBackendKind, Waker};
 
-/// Submission queue entries: writes in flight at once.
-const ENTRIES: u32 = 256;
+/// Submission queue entries. Completion queue is twice this; more than this many operations in
+/// flight just means some are submitted before others are queued.
+const ENTRIES: u32 = 512;
+/// user_data of the eventfd read.
+const WAKE_TOKEN: u64 = u64::MAX;
+
+/// A write in flight, remembered to finish it after a short completion.
+struct WriteInFlight {
+    fd: RawFd,
+    offset: u64,
+    iov: *const libc::iovec,
+    iov_len: usize,
+}
 
 pub(crate) struct Uring {
     ring: IoUring,
+    writes: HashMap<u64, WriteInFlight>,
+    syncs: usize,
+    /// Destination of the armed eventfd read; boxed so its address is stable.
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    /// Queued SQEs not yet submitted.
+    queued: usize,
 }
+
+// SAFETY: the raw iovec pointers refer to memory the I/O thread owns (Backend::write's contract);
+// the backend moves to that thread once and is only used there.
+unsafe impl Send for Uring {}
 
 impl std::fmt::Debug for Uring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Uring").finish_non_exhaustive()
+        f.debug_struct("Uring").field("writes", &self.writes.len()).field("syncs", &self.syncs).finish()
     }
 }
 
 impl Uring {
     pub(crate) fn new() -> std::io::Result<Self> {
-        Ok(Uring { ring: IoUring::new(ENTRIES)? })
+        let ring = IoUring::builder().setup_cqsize(ENTRIES * 2).build(ENTRIES)?;
+        Ok(Uring { ring, writes: HashMap::new(), syncs: 0, wake_buf: Box::new(0), wake_armed: false, queued: 0 })
     }
 
-    /// Submits up to ENTRIES prepared entries, waits for all, returns (user_data, result) pairs.
-    fn run(&mut self, entries: &[io_uring::squeue::Entry]) -> std::io::Result<Vec<(u64, i32)>> {
-        let mut done = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(ENTRIES as usize) {
-            {
-                let mut sq = self.ring.submission();
-                for e in chunk {
-                    // SAFETY: every buffer and iovec an entry points to is owned by the caller's frame
-                    // and outlives this call, which waits for every completion before returning.
-                    unsafe { sq.push(e).map_err(|_| std::io::Error::other("io_uring submission queue full"))? };
-                }
+    /// Pushes an SQE, submitting what is queued first when the submission queue is full.
+    fn push(&mut self, entry: &squeue::Entry) {
+        loop {
+            // SAFETY: every entry's pointers (iovecs, buffers, the wake buffer) stay valid until its
+            // completion is reaped: Backend::write's contract, and `wake_buf` lives in `self`.
+            let pushed = unsafe { self.ring.submission().push(entry) };
+            if pushed.is_ok() {
+                self.queued += 1;
+                return;
             }
-            let mut reaped = 0;
-            while reaped < chunk.len() {
-                match self.ring.submit_and_wait(chunk.len() - reaped) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-                for cqe in self.ring.completion() {
-                    done.push((cqe.user_data(), cqe.result()));
-                    reaped += 1;
+            self.submit(0);
+        }
+    }
+
+    fn submit(&mut self, want: usize) {
+        loop {
+            match self.ring.submit_and_wait(want) {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // EBUSY: the completion queue is full; reaping in `reap` makes room.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+                Err(e) => {
+                    log::error!("io_uring_enter failed: {e}");
+                    break;
                 }
             }
         }
-        Ok(done)
+        self.queued = 0;
+    }
+
+    fn finish_write(&mut self, token: u64, res: i32) -> std::io::Result<()> {
+        let Some(w) = self.writes.remove(&token) else {
+            return Err(std::io::Error::other(format!("io_uring completion for unknown write {token}")));
+        };
+        if res < 0 {
+            return Err(std::io::Error::from_raw_os_error(-res));
+        }
+        // SAFETY: the iovec array is alive until this completion is returned (Backend::write).
+        let iov = unsafe { std::slice::from_raw_parts(w.iov, w.iov_len) };
+        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        let mut written = res as usize;
+        if written >= total {
+            return Ok(());
+        }
+        // A short write (rare: a signal, or the disk filling up): finish the rest synchronously, which
+        // also reports the error that stopped it.
+        let mut rest = Vec::with_capacity(iov.len());
+        for v in iov {
+            if written >= v.iov_len {
+                written -= v.iov_len;
+            } else {
+                // SAFETY: advancing within the buffer the iovec describes (written < iov_len).
+                let base = unsafe { v.iov_base.cast::<u8>().add(written) };
+                rest.push(libc::iovec { iov_base: base.cast(), iov_len: v.iov_len - written });
+                written = 0;
+            }
+        }
+        // SAFETY: `rest` points into the caller's buffers, still valid (see above).
+        unsafe { pwritev_all(w.fd, w.offset + res as u64, &rest) }
     }
 }
 
 impl Backend for Uring {
-    fn write_all(&mut self, ops: &mut [WriteOp<'_>]) {
-        let iovecs: Vec<Vec<libc::iovec>> = ops
-            .iter()
-            .map(|op| {
-                op.bufs
-                    .iter()
-                    .map(|b| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
-                    .collect()
-            })
-            .collect();
-        let entries: Vec<_> = ops
-            .iter()
-            .zip(&iovecs)
-            .enumerate()
-            .map(|(i, (op, iov))| {
-                opcode::Writev::new(types::Fd(op.file.as_raw_fd()), iov.as_ptr(), iov.len() as u32)
-                    .offset(op.offset)
-                    .build()
-                    .user_data(i as u64)
-            })
-            .collect();
-        match self.run(&entries) {
-            Ok(done) => {
-                for (i, res) in done {
-                    let op = &mut ops[i as usize];
-                    let total: usize = op.bufs.iter().map(|b| b.len()).sum();
-                    op.result = if res < 0 {
-                        Err(std::io::Error::from_raw_os_error(-res))
-                    } else if (res as usize) < total {
-                        // A short write: finish the rest synchronously.
-                        finish_short(op, res as usize)
-                    } else {
-                        Ok(())
-                    };
-                }
+    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+        let entry =
+            opcode::Writev::new(types::Fd(fd), iov.as_ptr(), iov.len() as u32).offset(offset).build().user_data(token);
+        self.writes.insert(token, WriteInFlight { fd, offset, iov: iov.as_ptr(), iov_len: iov.len() });
+        self.push(&entry);
+    }
+
+    fn sync(&mut self, token: u64, fd: RawFd) {
+        let entry = opcode::Fsync::new(types::Fd(fd)).flags(types::FsyncFlags::DATASYNC).build().user_data(token);
+        self.syncs += 1;
+        self.push(&entry);
+    }
+
+    fn reap(&mut self, wait: Option<(&Waker, Duration)>, out: &mut Vec<Completion>) {
+        if let Some((waker, timeout)) = wait {
+            if !self.wake_armed {
+                let buf: *mut u64 = &mut *self.wake_buf;
+                let entry = opcode::Read::new(types::Fd(waker.raw_fd()), buf.cast(), 8).build().user_data(WAKE_TOKEN);
+                self.push(&entry);
+                self.wake_armed = true;
             }
-            Err(e) => {
-                for op in ops.iter_mut() {
-                    op.result = Err(std::io::Error::new(e.kind(), e.to_string()));
-                }
+            let ts = types::Timespec::from(timeout);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                // ETIME: the timeout passed; EINTR: a signal. Either way, reap what is there.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR)) => {}
+                Err(e) => log::error!("io_uring wait failed: {e}"),
             }
+            self.queued = 0;
+        } else if self.queued > 0 {
+            self.submit(0);
+        }
+        let finished: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+        for (token, res) in finished {
+            if token == WAKE_TOKEN {
+                self.wake_armed = false;
+                continue;
+            }
+            let result = if self.writes.contains_key(&token) {
+                self.finish_write(token, res)
+            } else {
+                self.syncs = self.syncs.saturating_sub(1);
+                if res < 0 { Err(std::io::Error::from_raw_os_error(-res)) } else { Ok(()) }
+            };
+            out.push(Completion { token, result });
         }
     }
 
-    fn sync_all(&mut self, files: &[&File]) -> Vec<std::io::Result<()>> {
-        let entries: Vec<_> = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                opcode::Fsync::new(types::Fd(f.as_raw_fd()))
-                    .flags(types::FsyncFlags::DATASYNC)
-                    .build()
-                    .user_data(i as u64)
-            })
-            .collect();
-        let mut results: Vec<std::io::Result<()>> = files.iter().map(|_| Ok(())).collect();
-        match self.run(&entries) {
-            Ok(done) => {
-                for (i, res) in done {
-                    if res < 0 {
-                        results[i as usize] = Err(std::io::Error::from_raw_os_error(-res));
-                    }
-                }
-            }
-            Err(e) => {
-                for r in &mut results {
-                    *r = Err(std::io::Error::new(e.kind(), e.to_string()));
-                }
-            }
-        }
-        results
+    fn in_flight(&self) -> usize {
+        self.writes.len() + self.syncs
     }
 
     fn kind(&self) -> IoBackendKind {
@@ -134,16 +174,13 @@ impl Backend for Uring {
     }
 }
 
-fn finish_short(op: &WriteOp<'_>, mut written: usize) -> std::io::Result<()> {
-    let mut rest: Vec<&[u8]> = Vec::new();
-    for b in &op.bufs {
-        if written >= b.len() {
-            written -= b.len();
-        } else {
-            rest.push(&b[written..]);
-            written = 0;
+impl Drop for Uring {
+    fn drop(&mut self) {
+        if self.wake_armed {
+            // The kernel may still complete the armed read into `wake_buf` while the ring shuts down:
+            // leak the 8 bytes rather than free memory the kernel may write.
+            let buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
+            Box::leak(buf);
         }
     }
-    let done: usize = op.bufs.iter().map(|b| b.len()).sum::<usize>() - rest.iter().map(|b| b.len()).sum::<usize>();
-    pwritev_all(op.file, op.offset + done as u64, &rest)
 }

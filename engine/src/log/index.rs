@@ -42,6 +42,7 @@ pub(crate) struct TimeEntry {
 pub(crate) trait Entry: Copy {
     const SIZE: usize;
     fn encode(&self, out: &mut [u8]);
+    fn decode(bytes: &[u8]) -> Self;
 }
 
 impl Entry for OffsetEntry {
@@ -50,6 +51,12 @@ impl Entry for OffsetEntry {
         out[..4].copy_from_slice(&self.relative_offset.to_be_bytes());
         out[4..8].copy_from_slice(&self.position.to_be_bytes());
     }
+    fn decode(b: &[u8]) -> Self {
+        OffsetEntry {
+            relative_offset: i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            position: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
 }
 
 impl Entry for TimeEntry {
@@ -57,6 +64,11 @@ impl Entry for TimeEntry {
     fn encode(&self, out: &mut [u8]) {
         out[..8].copy_from_slice(&self.timestamp.to_be_bytes());
         out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+    fn decode(b: &[u8]) -> Self {
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[..8]);
+        TimeEntry { timestamp: i64::from_be_bytes(ts), relative_offset: i32::from_be_bytes([b[8], b[9], b[10], b[11]]) }
     }
 }
 
@@ -73,6 +85,28 @@ impl<E: Entry> Index<E> {
         let max_entries = (max_bytes as usize / E::SIZE).max(1);
         file.set_len((max_entries * E::SIZE) as u64).map_err(|e| Error::io("preallocate index", path, e))?;
         Ok(Index { path: path.to_path_buf(), file, entries: Vec::new(), max_entries, entry_size: E::SIZE })
+    }
+
+    /// Opens an existing (trimmed) index file and reads its entries; `None` when the file is missing.
+    /// The entries are not validated here: the caller's sanity check decides whether to rebuild.
+    pub(crate) fn load(path: &Path, max_bytes: u32) -> Result<Option<Self>> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("open index", path, e)),
+        };
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read index", path, e))?;
+        if bytes.len() % E::SIZE != 0 {
+            return Ok(None);
+        }
+        let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
+        let max_entries = (max_bytes as usize / E::SIZE).max(1).max(entries.len());
+        Ok(Some(Index { path: path.to_path_buf(), file, entries, max_entries, entry_size: E::SIZE }))
+    }
+
+    /// The entries, oldest first.
+    pub(crate) fn entries(&self) -> &[E] {
+        &self.entries
     }
 
     /// Whether no entry fits any more (Kafka rolls the segment then).

@@ -1,27 +1,39 @@
-//! The log's I/O thread: rounds of appends, written together, synced together.
+//! The log's I/O thread: the only thread that writes a topic's partitions.
 //!
-//! A round takes every request queued since the last one (up to a limit), places each batch in its
-//! partition (offsets, positions, rolls), writes them all through the backend — consecutive batches of
-//! one file coalesced into one vectored write, every write of the round in flight at once on io_uring —
-//! then makes them readable in order. When flush.messages made a flush due, one fdatasync per file
-//! covers every batch of the round (group commit), and those batches are acknowledged after it.
-//! flush.ms and retention run between rounds.
+//! Its loop:
+//! 1. take every queued request (up to [`MAX_ROUND`]) and place each append in its partition
+//!    (offsets, file position, rolls) — in O_DIRECT mode also copy it into the segment's stage;
+//! 2. submit writes for everything placed (see [`pipeline`](super::pipeline)): on io_uring they all go
+//!    to the kernel in one `io_uring_enter` and stay in flight while the thread goes on;
+//! 3. reap completions; batches whose writes (and every write before them) completed become
+//!    readable, in offset order, and are acknowledged — unless flush.messages made an fsync due:
+//!    then they wait for the next fdatasync of their partition's files (group commit: one fsync,
+//!    started after their writes completed, covers every batch written before it; at most one is in
+//!    flight per partition, and batches written meanwhile wait for the next);
+//! 4. run flush.ms and retention when due;
+//! 5. sleep: on the channel when nothing is in flight; in the ring (woken by a completion, by an
+//!    append through the eventfd [`Waker`], or by the next timer) when something is.
+//!
+//! A failed write stops its partition: batches after it are held back until every write in flight
+//! finished, then the partition is rolled back to the failed batch and every batch from it on fails
+//! with the error (naming the file); held appends are placed afresh.
 
+use std::collections::HashMap;
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::partition::{PartitionLog, Placed, Placement};
+use super::partition::{PartitionLog, Placement};
+use super::pipeline::{Entry, Pipe, WriteOp};
 use super::{AppendCallback, AppendOutcome};
 use crate::error::{Error, Result};
-use crate::io::{Backend, WriteOp};
+use crate::io::{Backend, Completion, Waker};
 
 /// Most requests one round takes, so acknowledgements keep flowing under sustained load.
-const MAX_ROUND: usize = 1024;
-/// Most buffers in one vectored write (the kernel's UIO_MAXIOV).
-const MAX_IOVECS: usize = 1024;
+const MAX_ROUND: usize = 4096;
 
 pub(crate) enum Request {
     Append { partition: u32, batch: Vec<u8>, done: AppendCallback, enqueued: Instant },
@@ -29,28 +41,66 @@ pub(crate) enum Request {
     Close,
 }
 
+/// A batch written and waiting for the fsync that will acknowledge it.
+struct Waiter {
+    entry: Entry,
+    written: Instant,
+}
+
+/// One fsync of a partition's files, possibly several fds.
+struct SyncGroup {
+    partition: u32,
+    pending: usize,
+    error: Option<Error>,
+    waiters: Vec<Waiter>,
+    _files: Vec<Arc<File>>,
+}
+
+enum Op {
+    Write(WriteOp),
+    Sync(u64),
+}
+
+/// Per partition: the write pipeline and the group-commit state.
+#[derive(Default)]
+struct PartitionIo {
+    pipe: Pipe,
+    held: Vec<(Vec<u8>, AppendCallback, Instant)>,
+    waiters: Vec<Waiter>,
+    sync_in_flight: Option<u64>,
+    sync_wanted: bool,
+}
+
 pub(crate) struct IoThread {
     pub partitions: Arc<[Mutex<PartitionLog>]>,
     pub backend: Box<dyn Backend>,
     pub requests: Receiver<Request>,
+    pub waker: Arc<Waker>,
     pub flush_messages: Option<u64>,
     pub flush_ms: Option<u64>,
     pub retention_check: Duration,
+    pub direct: bool,
 }
 
-struct Pending {
-    partition: u32,
-    batch: Vec<u8>,
-    done: AppendCallback,
-    enqueued: Instant,
-    placed: Option<Placed>,
-    duplicate: Option<(i64, i64)>,
-    error: Option<Error>,
-    written: Option<Instant>,
-}
-
+/// Wall-clock milliseconds.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn nanos_since(t: Instant, now: Instant) -> u64 {
+    now.saturating_duration_since(t).as_nanos() as u64
+}
+
+/// The running state of the loop.
+struct State {
+    io: Vec<PartitionIo>,
+    ops: HashMap<u64, Op>,
+    writes: HashMap<u64, WriteOp>,
+    groups: HashMap<u64, SyncGroup>,
+    next_token: u64,
+    completions: Vec<Completion>,
+    /// Errors of fsyncs since a flush() began.
+    sync_errors: Vec<Error>,
 }
 
 impl IoThread {
@@ -59,50 +109,88 @@ impl IoThread {
     }
 
     pub(crate) fn run(mut self) {
+        let mut st = State {
+            io: (0..self.partitions.len()).map(|_| PartitionIo::default()).collect(),
+            ops: HashMap::new(),
+            writes: HashMap::new(),
+            groups: HashMap::new(),
+            next_token: 1,
+            completions: Vec::new(),
+            sync_errors: Vec::new(),
+        };
+        let tick =
+            self.flush_ms.map_or(self.retention_check, |ms| Duration::from_millis(ms.max(1)).min(self.retention_check));
         let mut last_flush = Instant::now();
         let mut last_retention = Instant::now();
-        let mut round: Vec<Request> = Vec::with_capacity(MAX_ROUND);
-        loop {
-            let tick = self
-                .flush_ms
-                .map_or(self.retention_check, |ms| Duration::from_millis(ms.max(1)).min(self.retention_check));
-            match self.requests.recv_timeout(tick) {
-                Ok(r) => round.push(r),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+        let mut round = Vec::with_capacity(256);
+        'outer: loop {
+            // 1. Requests: block on the channel only when nothing is in flight.
+            let idle = self.backend.in_flight() == 0;
+            if idle && round.is_empty() {
+                match self.requests.recv_timeout(tick) {
+                    Ok(r) => round.push(r),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
             }
             while round.len() < MAX_ROUND {
                 match self.requests.try_recv() {
                     Ok(r) => round.push(r),
-                    Err(_) => break,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        if round.is_empty() && self.backend.in_flight() == 0 {
+                            break 'outer;
+                        }
+                        break;
+                    }
                 }
             }
+            let now = now_ms();
             let mut close = false;
-            let mut flushes = Vec::new();
-            let mut appends = Vec::with_capacity(round.len());
             for r in round.drain(..) {
                 match r {
                     Request::Append { partition, batch, done, enqueued } => {
-                        appends.push((partition, batch, done, enqueued))
+                        self.place(&mut st, partition, batch, done, enqueued, now)
                     }
-                    Request::Flush(reply) => flushes.push(reply),
+                    Request::Flush(reply) => {
+                        let outcome = self.flush_all(&mut st);
+                        let _ = reply.send(outcome);
+                    }
                     Request::Close => close = true,
                 }
+                if close {
+                    break;
+                }
             }
-            if !appends.is_empty() {
-                self.append_round(appends);
+            if close {
+                // Requests queued after Close are refused below; everything before it is written.
+                let _ = self.flush_all(&mut st);
+                break;
             }
+            // 2. Submit.
+            self.submit_all(&mut st);
+            // 3. Reap, waiting in the ring when nothing else is to be done.
+            let wait = if self.backend.in_flight() > 0 && self.requests.is_empty() {
+                self.waker.prepare_sleep();
+                if self.requests.is_empty() { Some(tick) } else { None }
+            } else {
+                None
+            };
+            self.reap(&mut st, wait);
+            if wait.is_some() {
+                self.waker.cancel_sleep();
+            }
+            // 4. Timers.
             if let Some(ms) = self.flush_ms
                 && last_flush.elapsed() >= Duration::from_millis(ms)
             {
-                let _ = self.sync_partitions(|p| p.unflushed_records > 0);
                 last_flush = Instant::now();
-            }
-            if !flushes.is_empty() || close {
-                let outcome = self.sync_partitions(|p| p.unflushed_records > 0);
-                for reply in flushes {
-                    let _ = reply.send(outcome.clone().map(|_| ()));
+                for p in 0..st.io.len() as u32 {
+                    if self.lock(p).has_unsynced() {
+                        st.io[p as usize].sync_wanted = true;
+                    }
                 }
+                self.start_syncs(&mut st);
             }
             if last_retention.elapsed() >= self.retention_check {
                 last_retention = Instant::now();
@@ -113,133 +201,60 @@ impl IoThread {
                     }
                 }
             }
-            if close {
-                break;
-            }
         }
         // Whatever was still queued is refused rather than dropped silently.
         while let Ok(r) = self.requests.try_recv() {
-            if let Request::Append { batch, done, .. } = r {
-                done(Err(Error::Closed { what: "log".into() }), batch);
+            match r {
+                Request::Append { batch, done, .. } => done(Err(Error::Closed { what: "log".into() }), batch),
+                Request::Flush(reply) => {
+                    let _ = reply.send(Err(Error::Closed { what: "log".into() }));
+                }
+                Request::Close => {}
             }
         }
         for p in 0..self.partitions.len() {
             let mut log = self.lock(p as u32);
+            if self.direct {
+                let (base, _) = log.active_segment();
+                if let Err(e) = log.trim_padding(base) {
+                    log::warn!("closing {}: {e}", log.name);
+                }
+            }
             if let Err(e) = log.close() {
                 log::warn!("closing {}: {e}", log.name);
             }
         }
     }
 
-    fn append_round(&mut self, appends: Vec<(u32, Vec<u8>, AppendCallback, Instant)>) {
-        let now = now_ms();
-        let mut pending: Vec<Pending> = appends
-            .into_iter()
-            .map(|(partition, mut batch, done, enqueued)| {
-                let mut p = Pending {
-                    partition,
-                    batch: Vec::new(),
-                    done,
-                    enqueued,
-                    placed: None,
-                    duplicate: None,
-                    error: None,
-                    written: None,
-                };
-                let placement = if (partition as usize) < self.partitions.len() {
-                    self.lock(partition).place(&mut batch, now)
-                } else {
-                    Err(Error::UnknownPartition { partition, partitions: self.partitions.len() as u32 })
-                };
-                match placement {
-                    Ok(Placement::Write(placed)) => p.placed = Some(placed),
-                    Ok(Placement::Duplicate { base_offset, last_offset }) => {
-                        p.duplicate = Some((base_offset, last_offset))
-                    }
-                    Err(e) => p.error = Some(e),
-                }
-                p.batch = batch;
-                p
-            })
-            .collect();
-
-        // Consecutive batches of one file become one vectored write; every write is in flight at once.
-        let mut ops: Vec<WriteOp<'_>> = Vec::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut end_of_last: Option<(*const File, u64)> = None;
-        for (i, p) in pending.iter().enumerate() {
-            let Some(placed) = &p.placed else { continue };
-            let file: *const File = &*placed.file;
-            let extend =
-                end_of_last == Some((file, placed.position)) && ops.last().is_some_and(|op| op.bufs.len() < MAX_IOVECS);
-            if extend {
-                ops.last_mut().expect("checked").bufs.push(&p.batch);
-                members.last_mut().expect("parallel to ops").push(i);
-            } else {
-                ops.push(WriteOp { file: &placed.file, offset: placed.position, bufs: vec![&p.batch], result: Ok(()) });
-                members.push(vec![i]);
-            }
-            end_of_last = Some((file, placed.position + p.batch.len() as u64));
+    /// Places one append (or holds it while its partition recovers from a failed write).
+    fn place(
+        &self,
+        st: &mut State,
+        partition: u32,
+        mut batch: Vec<u8>,
+        done: AppendCallback,
+        enqueued: Instant,
+        now: i64,
+    ) {
+        let Some(pio) = st.io.get_mut(partition as usize) else {
+            let partitions = self.partitions.len() as u32;
+            done(Err(Error::UnknownPartition { partition, partitions }), batch);
+            return;
+        };
+        if pio.pipe.failure.is_some() {
+            pio.held.push((batch, done, enqueued));
+            return;
         }
-        self.backend.write_all(&mut ops);
-        let written_at = Instant::now();
-        let failed: Vec<(Vec<usize>, std::io::Error)> =
-            ops.into_iter().zip(members).filter_map(|(op, m)| op.result.err().map(|e| (m, e))).collect();
-        let failed: Vec<(usize, Arc<std::io::Error>)> = failed
-            .into_iter()
-            .flat_map(|(m, e)| {
-                let e = Arc::new(e);
-                m.into_iter().map(move |i| (i, Arc::clone(&e)))
-            })
-            .collect();
-        for (i, e) in failed {
-            let path = pending[i].placed.as_ref().map(|pl| pl.path.clone()).unwrap_or_default();
-            pending[i].error = Some(Error::Io { path, operation: "write", source: e });
-        }
-
-        // Make written batches readable in placement order. A failed write fails every later batch of
-        // its partition in this round (they would follow a hole) and cuts the file back.
-        let mut broken: Vec<u32> = Vec::new();
-        for p in pending.iter_mut() {
-            let Some(placed) = &p.placed else { continue };
-            let mut log = self.lock(p.partition);
-            if broken.contains(&p.partition) {
-                p.error = Some(Error::Io {
-                    path: placed.path.clone(),
-                    operation: "write",
-                    source: Arc::new(std::io::Error::other(
-                        "an earlier batch of this partition failed in the same round",
-                    )),
-                });
-            } else if p.error.is_some() {
-                broken.push(p.partition);
-                log.rollback(placed);
-            } else if let Err(e) = log.commit(placed) {
-                p.error = Some(e);
-            } else {
-                p.written = Some(written_at);
-            }
-        }
-
-        // Group commit: when flush.messages is reached, one fdatasync per file covers the round.
-        let mut sync_ns = 0;
-        if let Some(n) = self.flush_messages {
-            let started = Instant::now();
-            match self.sync_partitions(|p| p.unflushed_records >= n) {
-                Ok(true) => sync_ns = started.elapsed().as_nanos() as u64,
-                Ok(false) => {}
-                Err(e) => {
-                    for p in pending.iter_mut().filter(|p| p.written.is_some()) {
-                        p.error = Some(e.clone());
-                    }
+        let placement = self.lock(partition).place(&mut batch, now);
+        match placement {
+            Ok(Placement::Write(placed)) => {
+                if let Err(e) = pio.pipe.push((batch, done, enqueued, placed), self.direct) {
+                    // Only O_DIRECT staging can fail here (rereading a block); fail that batch and
+                    // roll the partition back through the failure path.
+                    pio.pipe.failure = Some(e);
                 }
             }
-        }
-
-        for p in pending {
-            let outcome = if let Some(e) = p.error {
-                Err(e)
-            } else if let Some((base_offset, last_offset)) = p.duplicate {
+            Ok(Placement::Duplicate { base_offset, last_offset }) => done(
                 Ok(AppendOutcome {
                     base_offset,
                     last_offset,
@@ -247,51 +262,213 @@ impl IoThread {
                     duplicate: true,
                     write_ns: 0,
                     sync_ns: 0,
-                })
-            } else {
-                let placed = p.placed.as_ref().expect("neither failed nor duplicate, so placed");
-                Ok(AppendOutcome {
-                    base_offset: placed.header.base_offset,
-                    last_offset: placed.header.last_offset(),
-                    log_append_time_ms: -1,
-                    duplicate: false,
-                    write_ns: p.written.map_or(0, |w| w.saturating_duration_since(p.enqueued).as_nanos() as u64),
-                    sync_ns,
-                })
-            };
-            (p.done)(outcome, p.batch);
+                }),
+                batch,
+            ),
+            Err(e) => done(Err(e), batch),
         }
     }
 
-    /// fdatasyncs the files of every partition `due` selects; returns whether anything was synced.
-    fn sync_partitions(&mut self, due: impl Fn(&PartitionLog) -> bool) -> Result<bool> {
-        let mut chosen = Vec::new();
-        let mut files: Vec<Arc<File>> = Vec::new();
-        for p in 0..self.partitions.len() {
-            let log = self.lock(p as u32);
-            if due(&log) {
-                chosen.push(p);
-                files.extend(log.files_to_sync());
+    fn submit_all(&mut self, st: &mut State) {
+        for (p, pio) in st.io.iter_mut().enumerate() {
+            pio.pipe.submit(p as u32, self.backend.as_mut(), &mut st.writes, &mut st.next_token);
+        }
+        for (token, op) in st.writes.drain() {
+            st.ops.insert(token, Op::Write(op));
+        }
+    }
+
+    /// Reaps completions (waiting up to `wait` for one) and moves everything they unblock on.
+    fn reap(&mut self, st: &mut State, wait: Option<Duration>) {
+        let waker = Arc::clone(&self.waker);
+        self.backend.reap(wait.map(|d| (&*waker, d)), &mut st.completions);
+        let completions = std::mem::take(&mut st.completions);
+        let mut touched: Vec<u32> = Vec::new();
+        for c in completions {
+            match st.ops.remove(&c.token) {
+                Some(Op::Write(op)) => {
+                    let result = c.result.map_err(|e| Error::io("write", &op.path, e));
+                    st.io[op.partition as usize].pipe.complete(c.token, result);
+                    if !touched.contains(&op.partition) {
+                        touched.push(op.partition);
+                    }
+                    // Dropping `op` now is safe: the kernel is done with its buffers.
+                }
+                Some(Op::Sync(group)) => self.sync_done(st, group, c.result),
+                None => log::error!("completion for unknown operation {}", c.token),
             }
         }
-        if files.is_empty() {
-            return Ok(false);
+        for (p, pio) in st.io.iter().enumerate() {
+            if pio.pipe.failure.is_some() && !touched.contains(&(p as u32)) {
+                touched.push(p as u32);
+            }
         }
-        let refs: Vec<&File> = files.iter().map(|f| &**f).collect();
-        let results = self.backend.sync_all(&refs);
+        let written = Instant::now();
+        for p in touched {
+            self.advance(st, p, written);
+        }
+        self.start_syncs(st);
+    }
+
+    /// Commits what the partition's frontier passed, acknowledges or queues it for an fsync, and
+    /// finishes a failure once nothing is in flight.
+    fn advance(&mut self, st: &mut State, p: u32, written: Instant) {
+        let ready = st.io[p as usize].pipe.advance();
+        let trims = st.io[p as usize].pipe.due_trims();
+        let mut acks = Vec::new();
+        {
+            let mut log = self.lock(p);
+            for base in trims {
+                if let Err(e) = log.trim_padding(base) {
+                    log::warn!("{}: {e}", log.name);
+                }
+            }
+            for entry in ready {
+                if let Err(e) = log.commit(&entry.placed) {
+                    (entry.done)(Err(e), entry.batch);
+                    continue;
+                }
+                let due = self.flush_messages.is_some_and(|n| log.unflushed_records >= n);
+                let pio = &mut st.io[p as usize];
+                if due || !pio.waiters.is_empty() {
+                    pio.sync_wanted |= due;
+                    pio.waiters.push(Waiter { entry, written });
+                } else {
+                    acks.push(entry);
+                }
+            }
+        }
+        for entry in acks {
+            let outcome = outcome(&entry, written, 0);
+            (entry.done)(Ok(outcome), entry.batch);
+        }
+        let failed = st.io[p as usize].pipe.take_failed();
+        if let Some((error, entries)) = failed {
+            if let Some(first) = entries.first() {
+                self.lock(p).rollback(&first.placed);
+            }
+            for e in entries {
+                (e.done)(Err(error.clone()), e.batch);
+            }
+            let held = std::mem::take(&mut st.io[p as usize].held);
+            let now = now_ms();
+            for (batch, done, enqueued) in held {
+                self.place(st, p, batch, done, enqueued, now);
+            }
+        }
+    }
+
+    /// Starts an fdatasync for every partition that wants one and has none in flight.
+    fn start_syncs(&mut self, st: &mut State) {
+        for p in 0..st.io.len() {
+            let pio = &mut st.io[p];
+            if !pio.sync_wanted || pio.sync_in_flight.is_some() {
+                continue;
+            }
+            pio.sync_wanted = false;
+            let files = self.lock(p as u32).take_unsynced();
+            let waiters = std::mem::take(&mut st.io[p].waiters);
+            if files.is_empty() {
+                let now = Instant::now();
+                for w in waiters {
+                    let o = outcome(&w.entry, w.written, nanos_since(w.written, now));
+                    (w.entry.done)(Ok(o), w.entry.batch);
+                }
+                continue;
+            }
+            let group = st.next_token;
+            st.next_token += 1;
+            for f in &files {
+                let token = st.next_token;
+                st.next_token += 1;
+                st.ops.insert(token, Op::Sync(group));
+                self.backend.sync(token, f.as_raw_fd());
+            }
+            st.io[p].sync_in_flight = Some(group);
+            st.groups.insert(
+                group,
+                SyncGroup { partition: p as u32, pending: files.len(), error: None, waiters, _files: files },
+            );
+        }
+    }
+
+    fn sync_done(&mut self, st: &mut State, group: u64, result: std::io::Result<()>) {
+        let Some(g) = st.groups.get_mut(&group) else { return };
+        g.pending -= 1;
+        if let Err(e) = result
+            && g.error.is_none()
+        {
+            let dir = self.lock(g.partition).dir().to_path_buf();
+            g.error = Some(Error::io("fdatasync", dir, e));
+        }
+        if g.pending > 0 {
+            return;
+        }
+        let Some(g) = st.groups.remove(&group) else { return };
+        let pio = &mut st.io[g.partition as usize];
+        pio.sync_in_flight = None;
+        // Batches written while this fsync ran are acknowledged in order after the next one.
+        pio.sync_wanted |= !pio.waiters.is_empty();
+        let now = Instant::now();
+        if let Some(e) = &g.error {
+            st.sync_errors.push(e.clone());
+        }
+        for w in g.waiters {
+            let result = match &g.error {
+                None => Ok(outcome(&w.entry, w.written, nanos_since(w.written, now))),
+                Some(e) => Err(e.clone()),
+            };
+            (w.entry.done)(result, w.entry.batch);
+        }
+    }
+
+    /// Writes everything placed and fdatasyncs every partition with unsynced data (flush and close).
+    fn flush_all(&mut self, st: &mut State) -> Result<()> {
+        st.sync_errors.clear();
         let mut first_error = None;
-        for r in results {
-            if let Err(e) = r {
-                first_error.get_or_insert(e);
+        loop {
+            self.submit_all(st);
+            let busy = st.io.iter().any(|pio| !pio.pipe.is_idle() || !pio.held.is_empty());
+            if !busy {
+                break;
+            }
+            if self.backend.in_flight() == 0 {
+                // Nothing in flight yet work left: a failed partition rolled back and placed its held
+                // appends; go round again to submit them.
+                self.reap(st, None);
+                continue;
+            }
+            self.reap(st, Some(Duration::from_millis(100)));
+        }
+        for p in 0..st.io.len() {
+            if self.lock(p as u32).has_unsynced() || !st.io[p].waiters.is_empty() {
+                st.io[p].sync_wanted = true;
             }
         }
-        if let Some(e) = first_error {
-            let dir = self.lock(chosen[0] as u32).dir().to_path_buf();
-            return Err(Error::io("fdatasync", dir, e));
+        loop {
+            self.start_syncs(st);
+            if self.backend.in_flight() == 0 && st.io.iter().all(|pio| !pio.sync_wanted) {
+                break;
+            }
+            self.reap(st, Some(Duration::from_millis(100)));
         }
-        for p in chosen {
-            self.lock(p as u32).unflushed_records = 0;
+        if let Some(e) = st.sync_errors.drain(..).next() {
+            first_error = Some(e);
         }
-        Ok(true)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn outcome(entry: &Entry, written: Instant, sync_ns: u64) -> AppendOutcome {
+    AppendOutcome {
+        base_offset: entry.placed.header.base_offset,
+        last_offset: entry.placed.header.last_offset(),
+        log_append_time_ms: entry.placed.log_append_time_ms,
+        duplicate: false,
+        write_ns: nanos_since(entry.enqueued, written),
+        sync_ns,
     }
 }

@@ -11,7 +11,11 @@ mod config;
 mod index;
 mod io_thread;
 mod partition;
+mod pipeline;
 mod producer_state;
+mod reader;
+mod recovery;
+mod retention;
 mod segment;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +30,7 @@ use io_thread::{IoThread, Request, now_ms};
 use partition::PartitionLog;
 
 use crate::error::{Error, Result};
-use crate::io::{IoBackendKind, backend};
+use crate::io::{IoBackendKind, Waker, backend};
 
 /// Called once per appended batch on the I/O thread with the outcome and the batch's buffer back.
 pub type AppendCallback = Box<dyn FnOnce(Result<AppendOutcome>, Vec<u8>) + Send>;
@@ -69,6 +73,7 @@ pub struct TopicLog {
     thread: Mutex<Option<JoinHandle<()>>>,
     backend: IoBackendKind,
     closed: AtomicBool,
+    waker: Arc<Waker>,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -86,9 +91,6 @@ impl TopicLog {
         if topic.is_empty() || topic.contains('/') || topic == "." || topic == ".." {
             return Err(Error::config("topic", format!("`{topic}` is not a valid topic name")));
         }
-        if config.direct_io {
-            return Err(Error::config("direct_io", "O_DIRECT writes are not implemented yet; use direct_io: false"));
-        }
         if config.index_interval_bytes == 0 || config.segment_bytes < 1024 {
             return Err(Error::config(
                 "segment.bytes",
@@ -105,14 +107,17 @@ impl TopicLog {
         let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
         let backend = backend(config.io);
         let kind = backend.kind();
+        let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
         let (tx, rx) = crossbeam_channel::unbounded();
         let io = IoThread {
             partitions: Arc::clone(&partitions_arc),
             backend,
             requests: rx,
+            waker: Arc::clone(&waker),
             flush_messages: config.flush_messages,
             flush_ms: config.flush_ms,
             retention_check: Duration::from_millis(config.log_retention_check_interval_ms.max(1)),
+            direct: config.direct_io && kind != IoBackendKind::Discard,
         };
         let thread = std::thread::Builder::new()
             .name(format!("kbench-log-{topic}"))
@@ -126,6 +131,7 @@ impl TopicLog {
             thread: Mutex::new(Some(thread)),
             backend: kind,
             closed: AtomicBool::new(false),
+            waker,
         })
     }
 
@@ -150,13 +156,16 @@ impl TopicLog {
             self.requests.send(Request::Append { partition, batch, done, enqueued: Instant::now() })
         {
             done(Err(Error::Closed { what: format!("log {}", self.topic) }), batch);
+            return;
         }
+        self.waker.notify();
     }
 
     /// Blocks until everything appended before the call is written and fsynced.
     pub fn flush(&self) -> Result<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.requests.send(Request::Flush(tx)).map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?;
+        self.waker.notify();
         rx.recv().map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?
     }
 
@@ -167,6 +176,7 @@ impl TopicLog {
             return Ok(());
         }
         let _ = self.requests.send(Request::Close);
+        self.waker.notify();
         let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = handle {
             h.join().map_err(|_| Error::io("join log I/O thread", &self.dir, std::io::Error::other("panicked")))?;
@@ -186,6 +196,9 @@ impl TopicLog {
     /// from what is written. Empty at or past the high watermark.
     pub fn read(&self, partition: u32, fetch_offset: i64, max_bytes: usize) -> Result<FetchData> {
         let log = self.partition(partition)?;
+        if self.backend == IoBackendKind::Discard {
+            return Ok(FetchData { bytes: Vec::new(), first_offset: fetch_offset, high_watermark: log.high_watermark });
+        }
         let (bytes, first_offset) = log.read(fetch_offset, max_bytes)?;
         Ok(FetchData { bytes, first_offset, high_watermark: log.high_watermark })
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use crate::error::{Error, Result};
-use crate::record::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, compute_crc};
+use crate::record::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 
 /// Kafka's file name for a segment file: the base offset, 20 digits, zero padded.
 pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
@@ -20,70 +20,33 @@ pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
 pub(crate) struct Segment {
     pub base_offset: i64,
     pub path: PathBuf,
+    /// Read (and, without O_DIRECT, write) handle.
     pub file: Arc<File>,
+    /// The O_DIRECT write handle when `direct_io` is on.
+    pub direct: Option<Arc<File>>,
     /// Bytes written and readable.
     pub size: u64,
-    /// Bytes handed to the backend (>= size while a round is in flight).
+    /// Bytes handed to the I/O thread's pipeline (>= size while writes are in flight).
     pub reserved: u64,
     pub offset_index: Index<OffsetEntry>,
     pub time_index: Index<TimeEntry>,
-    bytes_since_index_entry: u64,
+    pub(super) bytes_since_index_entry: u64,
     pub max_timestamp: i64,
-    offset_of_max_timestamp: i64,
+    pub(super) offset_of_max_timestamp: i64,
     /// Offset after the last record written.
     pub next_offset: i64,
     /// Wall-clock ms of the segment's creation (segment.ms counts from here).
     pub created_ms: i64,
 }
 
-/// A batch found by scanning a segment file.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ScannedBatch {
-    pub position: u64,
-    pub header: BatchHeader,
-}
-
-/// Walks the batches of `file` from `from` up to `limit` bytes, validating size, magic and CRC, and
-/// returns them with the end of the last valid one. Stops at the first partial or invalid batch.
-pub(crate) fn scan(
-    file: &File,
-    path: &Path,
-    from: u64,
-    limit: u64,
-) -> Result<(Vec<ScannedBatch>, u64, Option<String>)> {
-    let mut batches = Vec::new();
-    let mut pos = from;
-    let mut header = [0u8; RECORD_BATCH_OVERHEAD];
-    let mut body = Vec::new();
-    while pos + RECORD_BATCH_OVERHEAD as u64 <= limit {
-        file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", path, e))?;
-        let parsed = match BatchHeader::parse(&header, pos, usize::MAX) {
-            Ok(h) => h,
-            Err(e) => return Ok((batches, pos, Some(e.to_string()))),
-        };
-        let size = parsed.size_in_bytes() as u64;
-        if pos + size > limit {
-            return Ok((
-                batches,
-                pos,
-                Some(format!("partial batch at byte {pos}: {size} bytes declared, {} present", limit - pos)),
-            ));
-        }
-        body.resize(size as usize, 0);
-        file.read_exact_at(&mut body, pos).map_err(|e| Error::io("read segment", path, e))?;
-        let computed = compute_crc(&body);
-        if computed != parsed.crc {
-            return Ok((
-                batches,
-                pos,
-                Some(format!("CRC mismatch at byte {pos}: stored {:#010x}, computed {computed:#010x}", parsed.crc)),
-            ));
-        }
-        batches.push(ScannedBatch { position: pos, header: parsed });
-        pos += size;
-    }
-    let tail = (pos < limit).then(|| format!("partial batch header at byte {pos}"));
-    Ok((batches, pos, tail))
+/// Opens `path` for O_DIRECT writes.
+pub(crate) fn open_direct(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .map_err(|e| Error::io("open segment with O_DIRECT (direct_io)", path, e))
 }
 
 impl Segment {
@@ -100,18 +63,30 @@ impl Segment {
         if config.preallocate {
             preallocate(&file, &path, config.segment_bytes)?;
         }
-        Self::empty(dir, base_offset, config, now_ms, file, path)
+        let offset_index = Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
+        let time_index = Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
+        Self::with(file, path, base_offset, offset_index, time_index, config, now_ms)
     }
 
-    /// A segment over `file` with fresh (preallocated, empty) indexes.
-    fn empty(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, file: File, path: PathBuf) -> Result<Self> {
+    /// A segment over an open `.log` and its indexes, with no batches accounted yet.
+    pub(super) fn with(
+        file: File,
+        path: PathBuf,
+        base_offset: i64,
+        offset_index: Index<OffsetEntry>,
+        time_index: Index<TimeEntry>,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self> {
+        let direct = if config.direct_io { Some(Arc::new(open_direct(&path)?)) } else { None };
         Ok(Segment {
             base_offset,
             file: Arc::new(file),
+            direct,
             size: 0,
             reserved: 0,
-            offset_index: Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?,
-            time_index: Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?,
+            offset_index,
+            time_index,
             path,
             bytes_since_index_entry: 0,
             max_timestamp: -1,
@@ -121,31 +96,9 @@ impl Segment {
         })
     }
 
-    /// Opens an existing segment: validates every batch, truncates a torn or corrupt tail, and rebuilds
-    /// both indexes from the batches (Kafka's LogSegment.recover). Returns the segment and, when it
-    /// was cut, why.
-    pub(crate) fn recover(
-        dir: &Path,
-        base_offset: i64,
-        config: &LogConfig,
-        now_ms: i64,
-    ) -> Result<(Self, Option<String>)> {
-        let path = dir.join(file_name(base_offset, "log"));
-        let file =
-            OpenOptions::new().read(true).write(true).open(&path).map_err(|e| Error::io("open segment", &path, e))?;
-        let len = file.metadata().map_err(|e| Error::io("stat segment", &path, e))?.len();
-        let (batches, valid_end, problem) = scan(&file, &path, 0, len)?;
-        if valid_end < len {
-            file.set_len(valid_end).map_err(|e| Error::io("truncate segment", &path, e))?;
-        }
-        let mut segment = Self::empty(dir, base_offset, config, now_ms, file, path)?;
-        for b in &batches {
-            segment.record_append(b.position, &b.header, config.index_interval_bytes)?;
-        }
-        segment.size = valid_end;
-        segment.reserved = valid_end;
-        let problem = problem.map(|p| format!("{}: {p}; truncated to {valid_end} bytes", segment.path.display()));
-        Ok((segment, problem))
+    /// The handle writes go through.
+    pub(crate) fn write_file(&self) -> &Arc<File> {
+        self.direct.as_ref().unwrap_or(&self.file)
     }
 
     /// Whether a batch of `batch_len` bytes must go to a new segment (Kafka's shouldRoll).
@@ -187,8 +140,16 @@ impl Segment {
         Ok(())
     }
 
-    /// Trims both index files to their entries (roll and close).
-    pub(crate) fn trim_indexes(&self) -> Result<()> {
+    /// The segment stops being active: a last time index entry for its largest timestamp (so
+    /// retention.ms finds it after a restart, as Kafka's onBecomeInactiveSegment ensures), and both
+    /// index files trimmed to their entries.
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        if self.max_timestamp >= 0 && self.time_index.last().is_none_or(|t| self.max_timestamp > t.timestamp) {
+            self.time_index.append(TimeEntry {
+                timestamp: self.max_timestamp,
+                relative_offset: (self.offset_of_max_timestamp - self.base_offset) as i32,
+            })?;
+        }
         self.offset_index.trim()?;
         self.time_index.trim()
     }

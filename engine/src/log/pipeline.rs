@@ -1,0 +1,320 @@
+//! One partition's write pipeline on the I/O thread: batches placed but not yet readable, the
+//! writes carrying them, and the frontier up to which every write has completed.
+//!
+//! Every placed byte of a partition gets a position in one running sequence (`seq`), across segment
+//! rolls. Writes are submitted in `seq` order and may complete in any order; the frontier advances
+//! over completed writes only, so batches become readable (and acknowledgeable) strictly in offset
+//! order, and a failed write stops the frontier where the hole begins.
+//!
+//! Buffered mode writes the batches' own buffers: consecutive batches of one file become one
+//! vectored write (up to [`MAX_IOVECS`] buffers or [`MAX_WRITE_BYTES`]). O_DIRECT mode copies them
+//! into a block-aligned stage per segment and writes whole blocks in chunks of [`DIRECT_CHUNK`],
+//! the partial last block padded with zeros; the next write rewrites that block, so it waits until
+//! the padded write completed (two in-flight writes never overlap). Padding is cut off the file
+//! when the segment rolls or the log closes.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::AppendCallback;
+use super::partition::Placed;
+use crate::error::{Error, Result};
+use crate::io::{ALIGN, AlignedBuf, Backend};
+
+/// Most buffers in one vectored write (the kernel's UIO_MAXIOV).
+pub(crate) const MAX_IOVECS: usize = 1024;
+/// Largest coalesced buffered write.
+pub(crate) const MAX_WRITE_BYTES: usize = 4 << 20;
+/// Size of one O_DIRECT write (several may be in flight per partition).
+pub(crate) const DIRECT_CHUNK: usize = 1 << 20;
+
+/// A batch placed in the log, waiting for its write.
+pub(crate) struct Entry {
+    pub batch: Vec<u8>,
+    pub done: AppendCallback,
+    pub enqueued: Instant,
+    pub placed: Placed,
+    /// End of this batch in the partition's running byte sequence.
+    pub seq_end: u64,
+}
+
+/// What a submitted write keeps alive until it completes.
+pub(crate) struct WriteOp {
+    pub partition: u32,
+    pub path: PathBuf,
+    iov: Vec<libc::iovec>,
+    _file: Arc<File>,
+    _buf: Option<Arc<AlignedBuf>>,
+}
+
+struct OpSlot {
+    token: u64,
+    seq_end: u64,
+    result: Option<Result<()>>,
+}
+
+/// O_DIRECT staging for one segment: `buf[0]` is at block-aligned `file_pos`.
+struct Stage {
+    buf: AlignedBuf,
+    file: Arc<File>,
+    path: PathBuf,
+    segment_base: i64,
+    file_pos: u64,
+    /// `seq` of `buf[0]`.
+    seq_at_buf: u64,
+    /// Bytes of `buf` already submitted.
+    submitted: usize,
+    /// The in-flight write covering the block `buf` starts with.
+    blocker: Option<u64>,
+}
+
+/// The pipeline of one partition.
+#[derive(Default)]
+pub(crate) struct Pipe {
+    pub entries: VecDeque<Entry>,
+    /// `entries[unsubmitted..]` are in no write yet (buffered mode).
+    unsubmitted: usize,
+    seq_placed: u64,
+    ops: VecDeque<OpSlot>,
+    frontier: u64,
+    /// The first write error; set until every write in flight has finished and the log rolled back.
+    pub failure: Option<Error>,
+    stages: VecDeque<Stage>,
+    /// Segments whose O_DIRECT padding is cut once the frontier reaches `seq`.
+    trims: Vec<(u64, i64)>,
+}
+
+impl Pipe {
+    /// Adds a placed batch; in O_DIRECT mode copies it into its segment's stage.
+    pub(crate) fn push(&mut self, entry_parts: (Vec<u8>, AppendCallback, Instant, Placed), direct: bool) -> Result<()> {
+        let (batch, done, enqueued, placed) = entry_parts;
+        self.seq_placed += batch.len() as u64;
+        if direct {
+            self.stage_batch(&batch, &placed)?;
+        }
+        self.entries.push_back(Entry { batch, done, enqueued, placed, seq_end: self.seq_placed });
+        Ok(())
+    }
+
+    fn stage_batch(&mut self, batch: &[u8], placed: &Placed) -> Result<()> {
+        let seq_start = self.seq_placed - batch.len() as u64;
+        if self.stages.back().is_none_or(|s| s.segment_base != placed.segment_base) {
+            if let Some(old) = self.stages.back() {
+                // The old segment ends here: cut its padding once everything before is written.
+                self.trims.push((seq_start, old.segment_base));
+            }
+            // A new stage starts at the block holding `position`; an unaligned start (a reopened or
+            // rolled-back log) rereads the bytes of that block already in the file.
+            let file_pos = placed.position / ALIGN as u64 * ALIGN as u64;
+            let prefix = (placed.position - file_pos) as usize;
+            let mut buf = AlignedBuf::new(DIRECT_CHUNK.max(prefix + batch.len()));
+            if prefix > 0 {
+                let mut head = vec![0u8; prefix];
+                let reader = File::open(&placed.path).map_err(|e| Error::io("open segment", &placed.path, e))?;
+                reader.read_exact_at(&mut head, file_pos).map_err(|e| Error::io("read segment", &placed.path, e))?;
+                buf.extend(&head);
+            }
+            self.stages.push_back(Stage {
+                buf,
+                file: Arc::clone(&placed.file),
+                path: placed.path.clone(),
+                segment_base: placed.segment_base,
+                file_pos,
+                seq_at_buf: seq_start - prefix as u64,
+                submitted: prefix,
+                blocker: None,
+            });
+        }
+        let stage = self.stages.back_mut().expect("pushed above");
+        debug_assert_eq!(stage.file_pos + stage.buf.len() as u64, placed.position);
+        stage.buf.reserve_total(stage.buf.len() + batch.len());
+        stage.buf.extend(batch);
+        Ok(())
+    }
+
+    /// Whether nothing is placed and unwritten.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.entries.is_empty() && self.ops.is_empty()
+    }
+
+    /// Submits writes for everything placed and not yet in a write.
+    pub(crate) fn submit(
+        &mut self,
+        partition: u32,
+        backend: &mut dyn Backend,
+        ops: &mut std::collections::HashMap<u64, WriteOp>,
+        next_token: &mut u64,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        if self.stages.is_empty() {
+            self.submit_buffered(partition, backend, ops, next_token);
+        } else {
+            self.submit_direct(partition, backend, ops, next_token);
+        }
+    }
+
+    fn submit_buffered(
+        &mut self,
+        partition: u32,
+        backend: &mut dyn Backend,
+        ops: &mut std::collections::HashMap<u64, WriteOp>,
+        next_token: &mut u64,
+    ) {
+        while self.unsubmitted < self.entries.len() {
+            let first = &self.entries[self.unsubmitted];
+            let (file, path, position) =
+                (Arc::clone(&first.placed.file), first.placed.path.clone(), first.placed.position);
+            let mut iov = Vec::new();
+            let mut end = position;
+            let mut i = self.unsubmitted;
+            while let Some(e) = self.entries.get(i) {
+                let joins = Arc::ptr_eq(&e.placed.file, &file) && e.placed.position == end;
+                if !joins || iov.len() >= MAX_IOVECS || (end - position) as usize >= MAX_WRITE_BYTES {
+                    break;
+                }
+                iov.push(libc::iovec { iov_base: e.batch.as_ptr() as *mut libc::c_void, iov_len: e.batch.len() });
+                end += e.batch.len() as u64;
+                i += 1;
+            }
+            let seq_end = self.entries[i - 1].seq_end;
+            self.unsubmitted = i;
+            let token = *next_token;
+            *next_token += 1;
+            let fd = file.as_raw_fd();
+            let op = ops.entry(token).or_insert(WriteOp { partition, path, iov, _file: file, _buf: None });
+            // SAFETY: the iovecs point into `Entry::batch` buffers, which stay in `self.entries`
+            // unmodified until the frontier passes this write, i.e. after its completion is reaped;
+            // `op.iov` and the fd (`op._file`) live in `ops` until then too.
+            unsafe { backend.write(token, fd, position, &op.iov) };
+            self.ops.push_back(OpSlot { token, seq_end, result: None });
+        }
+    }
+
+    fn submit_direct(
+        &mut self,
+        partition: u32,
+        backend: &mut dyn Backend,
+        ops: &mut std::collections::HashMap<u64, WriteOp>,
+        next_token: &mut u64,
+    ) {
+        let count = self.stages.len();
+        for i in 0..count {
+            let stage = &mut self.stages[i];
+            if stage.submitted >= stage.buf.len() {
+                continue;
+            }
+            if stage.blocker.is_some() {
+                // Later stages wait too: writes are submitted in sequence order.
+                break;
+            }
+            let len = stage.buf.len();
+            let next = AlignedBuf::new(DIRECT_CHUNK);
+            let buf = Arc::new(std::mem::replace(&mut stage.buf, next));
+            let padded = buf.padded();
+            let mut at = 0;
+            let mut last_token = 0;
+            while at < len {
+                let chunk_end = (at + DIRECT_CHUNK).min(padded.len());
+                let token = *next_token;
+                *next_token += 1;
+                let iov =
+                    vec![libc::iovec { iov_base: padded[at..].as_ptr() as *mut libc::c_void, iov_len: chunk_end - at }];
+                let fd = stage.file.as_raw_fd();
+                let op = ops.entry(token).or_insert(WriteOp {
+                    partition,
+                    path: stage.path.clone(),
+                    iov,
+                    _file: Arc::clone(&stage.file),
+                    _buf: Some(Arc::clone(&buf)),
+                });
+                // SAFETY: the iovec points into `buf`, an aligned buffer kept alive by `op._buf` (and
+                // never written again) until this write's completion is reaped; same for the fd.
+                unsafe { backend.write(token, fd, stage.file_pos + at as u64, &op.iov) };
+                let seq_end = stage.seq_at_buf + chunk_end.min(len) as u64;
+                self.ops.push_back(OpSlot { token, seq_end, result: None });
+                last_token = token;
+                at = chunk_end;
+            }
+            // The partial last block starts the next stage buffer and is rewritten with what follows.
+            let whole = len / ALIGN * ALIGN;
+            stage.buf.extend(&buf.as_slice()[whole..]);
+            stage.file_pos += whole as u64;
+            stage.seq_at_buf += whole as u64;
+            stage.submitted = len - whole;
+            stage.blocker = (len > whole).then_some(last_token);
+        }
+    }
+
+    /// Records a write's outcome.
+    pub(crate) fn complete(&mut self, token: u64, result: Result<()>) {
+        if let Some(slot) = self.ops.iter_mut().find(|s| s.token == token) {
+            slot.result = Some(result);
+        }
+        for stage in &mut self.stages {
+            if stage.blocker == Some(token) {
+                stage.blocker = None;
+            }
+        }
+    }
+
+    /// Advances the frontier over completed writes and returns the entries it made writable, in
+    /// order. A failed write stops it and sets `failure`.
+    pub(crate) fn advance(&mut self) -> Vec<Entry> {
+        while let Some(front) = self.ops.front() {
+            match &front.result {
+                None => break,
+                Some(Ok(())) if self.failure.is_none() => {
+                    self.frontier = front.seq_end;
+                    self.ops.pop_front();
+                }
+                Some(Ok(())) => {
+                    self.ops.pop_front();
+                }
+                Some(Err(e)) => {
+                    if self.failure.is_none() {
+                        self.failure = Some(e.clone());
+                    }
+                    self.ops.pop_front();
+                }
+            }
+        }
+        let mut ready = Vec::new();
+        while self.entries.front().is_some_and(|e| e.seq_end <= self.frontier) {
+            ready.push(self.entries.pop_front().expect("checked"));
+            self.unsubmitted = self.unsubmitted.saturating_sub(1);
+        }
+        ready
+    }
+
+    /// Segments whose padding can be cut now (every write before their end completed).
+    pub(crate) fn due_trims(&mut self) -> Vec<i64> {
+        let frontier = self.frontier;
+        let (due, keep): (Vec<_>, Vec<_>) = self.trims.iter().partition(|(seq, _)| *seq <= frontier);
+        self.trims = keep;
+        let bases: Vec<i64> = due.into_iter().map(|(_, base)| base).collect();
+        self.stages.retain(|s| !bases.contains(&s.segment_base));
+        bases
+    }
+
+    /// After a failure, once no write is in flight: every entry left is failed and returned, and the
+    /// pipeline starts afresh (the caller rolls the log back to the first one).
+    pub(crate) fn take_failed(&mut self) -> Option<(Error, Vec<Entry>)> {
+        if self.failure.is_none() || !self.ops.is_empty() {
+            return None;
+        }
+        let error = self.failure.take()?;
+        let failed: Vec<Entry> = self.entries.drain(..).collect();
+        self.unsubmitted = 0;
+        self.stages.clear();
+        self.trims.clear();
+        self.seq_placed = self.frontier;
+        Some((error, failed))
+    }
+}
