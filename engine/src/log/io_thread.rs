@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,7 @@ pub(crate) struct IoThread {
     pub flush_ms: Option<u64>,
     pub retention_check: Duration,
     pub direct: bool,
+    pub stats: Arc<super::Counters>,
 }
 
 /// Wall-clock milliseconds.
@@ -274,6 +276,8 @@ impl IoThread {
             pio.pipe.submit(p as u32, self.backend.as_mut(), &mut st.writes, &mut st.next_token);
         }
         for (token, op) in st.writes.drain() {
+            self.stats.writes.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes.fetch_add(op.bytes(), Ordering::Relaxed);
             st.ops.insert(token, Op::Write(op));
         }
     }
@@ -382,6 +386,7 @@ impl IoThread {
                 let token = st.next_token;
                 st.next_token += 1;
                 st.ops.insert(token, Op::Sync(group));
+                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.backend.sync(token, f.as_raw_fd());
             }
             st.io[p].sync_in_flight = Some(group);

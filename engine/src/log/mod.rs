@@ -74,6 +74,7 @@ pub struct TopicLog {
     backend: IoBackendKind,
     closed: AtomicBool,
     waker: Arc<Waker>,
+    stats: Arc<Counters>,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -109,7 +110,9 @@ impl TopicLog {
         let kind = backend.kind();
         let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
         let (tx, rx) = crossbeam_channel::unbounded();
+        let stats = Arc::new(Counters::default());
         let io = IoThread {
+            stats: Arc::clone(&stats),
             partitions: Arc::clone(&partitions_arc),
             backend,
             requests: rx,
@@ -132,6 +135,7 @@ impl TopicLog {
             backend: kind,
             closed: AtomicBool::new(false),
             waker,
+            stats,
         })
     }
 
@@ -227,6 +231,37 @@ impl TopicLog {
     pub fn dir(&self, partition: u32) -> PathBuf {
         self.dir.join(format!("{}-{partition}", self.topic))
     }
+
+    /// Counters of the I/O thread's work so far.
+    pub fn io_stats(&self) -> IoStats {
+        IoStats {
+            writes: self.stats.writes.load(Ordering::Relaxed),
+            bytes_written: self.stats.bytes.load(Ordering::Relaxed),
+            fsyncs: self.stats.fsyncs.load(Ordering::Relaxed),
+            wakeups: self.waker.wakes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the I/O thread did, for benchmarks and tests (group commit: `fsyncs` against appends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Write operations submitted (each a coalesced run of batches, or an O_DIRECT chunk).
+    pub writes: u64,
+    /// Bytes those writes carried (O_DIRECT padding included).
+    pub bytes_written: u64,
+    /// fdatasync operations submitted (one per file per group commit).
+    pub fsyncs: u64,
+    /// Times an append had to wake the I/O thread out of a wait in the ring (an eventfd write).
+    pub wakeups: u64,
+}
+
+/// The I/O thread's counters behind [`IoStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub writes: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+    pub fsyncs: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for TopicLog {

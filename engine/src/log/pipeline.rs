@@ -52,6 +52,13 @@ pub(crate) struct WriteOp {
     _buf: Option<Arc<AlignedBuf>>,
 }
 
+impl WriteOp {
+    /// Bytes the write carries.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.iov.iter().map(|v| v.iov_len as u64).sum()
+    }
+}
+
 struct OpSlot {
     token: u64,
     seq_end: u64,
@@ -73,8 +80,11 @@ struct Stage {
     blocker: Option<u64>,
 }
 
+/// Where a partition's byte sequence starts: far enough from zero that a stage's reread block head
+/// (less than one block before the first placed byte) still has a position in it.
+const SEQ_ORIGIN: u64 = 1 << 32;
+
 /// The pipeline of one partition.
-#[derive(Default)]
 pub(crate) struct Pipe {
     pub entries: VecDeque<Entry>,
     /// `entries[unsubmitted..]` are in no write yet (buffered mode).
@@ -87,6 +97,21 @@ pub(crate) struct Pipe {
     stages: VecDeque<Stage>,
     /// Segments whose O_DIRECT padding is cut once the frontier reaches `seq`.
     trims: Vec<(u64, i64)>,
+}
+
+impl Default for Pipe {
+    fn default() -> Self {
+        Pipe {
+            entries: VecDeque::new(),
+            unsubmitted: 0,
+            seq_placed: SEQ_ORIGIN,
+            ops: VecDeque::new(),
+            frontier: SEQ_ORIGIN,
+            failure: None,
+            stages: VecDeque::new(),
+            trims: Vec::new(),
+        }
+    }
 }
 
 impl Pipe {
@@ -131,7 +156,7 @@ impl Pipe {
             });
         }
         let stage = self.stages.back_mut().expect("pushed above");
-        debug_assert_eq!(stage.file_pos + stage.buf.len() as u64, placed.position);
+        debug_assert_eq!(stage.file_pos + stage.buf.len() as u64, placed.position, "stage {} {} {}", stage.file_pos, stage.buf.len(), stage.segment_base);
         stage.buf.reserve_total(stage.buf.len() + batch.len());
         stage.buf.extend(batch);
         Ok(())
