@@ -84,7 +84,9 @@ impl PartitionLog {
             unflushed_records: 0,
             unsynced: Vec::new(),
             dir_file,
-            dir_unsynced: false,
+            // The first fsync after opening also covers the directory: opening may have created it
+            // and the first segment.
+            dir_unsynced: true,
         }
     }
 
