@@ -91,7 +91,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(|l| l.ok()).collect::<Vec<_>>());
+        let reader =
+            std::thread::spawn(move || BufReader::new(stdout).lines().map_while(|l| l.ok()).collect::<Vec<_>>());
         std::thread::sleep(run_for);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();

@@ -69,8 +69,11 @@ fn segments_roll_at_segment_bytes_with_kafka_names_and_sparse_trimmed_indexes() 
             if active {
                 assert_eq!(index.len(), 4096, "{io}: the active index is preallocated");
             } else {
-                assert!(index.len() < 4096 && index.len() % 8 == 0, "{io}: a rolled index is trimmed");
-                assert!(timeindex.len() % 12 == 0 && !timeindex.is_empty(), "rolled time index trimmed, sealed");
+                assert!(index.len() < 4096 && index.len().is_multiple_of(8), "{io}: a rolled index is trimmed");
+                assert!(
+                    timeindex.len().is_multiple_of(12) && !timeindex.is_empty(),
+                    "rolled time index trimmed, sealed"
+                );
                 assert!(!index.is_empty(), "{io}: ~15 KiB with index.interval.bytes=1024 has index entries");
                 // Each entry points at a batch whose last offset is the entry's offset.
                 let mut last_rel = -1;
@@ -278,7 +281,7 @@ fn direct_io_writes_aligned_blocks_and_leaves_exact_files() {
         };
         // Odd sizes, so every write ends inside a block and the next rewrites it.
         for i in 0..45 {
-            append(&log, 0, plain(&format!("b{i}"), 1 + i % 3, 77 + (i as usize * 13) % 500, 0)).unwrap();
+            append(&log, 0, plain(&format!("b{i}"), 1 + i % 3, 77 + (i * 13) % 500, 0)).unwrap();
         }
         let before = read_all(&log, 0);
         assert_eq!(before.len(), (0..45).map(|i| 1 + i % 3).sum::<i64>() as usize);

@@ -23,10 +23,12 @@ pub struct LogConfig {
     pub retention_bytes: Option<i64>,
     /// `log.retention.check.interval.ms` (5 minutes).
     pub log_retention_check_interval_ms: u64,
-    /// `preallocate` (false): reserve segment.bytes of disk for each new segment (fallocate, keeping
-    /// the visible size, so readers and recovery see only written bytes).
+    /// `preallocate` (false): allocate segment.bytes of disk for each new segment and set its length
+    /// (fallocate), as Kafka does; trimmed to the data on roll and close, and by recovery after a
+    /// crash. Lets O_DIRECT writes run in parallel on ext4 (no extending writes).
     pub preallocate: bool,
-    /// Write with O_DIRECT (kbench's own; not implemented yet — refused at open).
+    /// Write segments with O_DIRECT (kbench's own, not Kafka's): batches are copied into aligned
+    /// buffers and written in whole blocks, bypassing the page cache. Best with `preallocate`.
     pub direct_io: bool,
     /// The io backend.
     pub io: IoBackendKind,

@@ -216,11 +216,9 @@ impl IoThread {
         }
         for p in 0..self.partitions.len() {
             let mut log = self.lock(p as u32);
-            if self.direct {
-                let (base, _) = log.active_segment();
-                if let Err(e) = log.trim_padding(base) {
-                    log::warn!("closing {}: {e}", log.name);
-                }
+            let (base, _) = log.active_segment();
+            if let Err(e) = log.trim_padding(base) {
+                log::warn!("closing {}: {e}", log.name);
             }
             if let Err(e) = log.close() {
                 log::warn!("closing {}: {e}", log.name);

@@ -160,6 +160,12 @@ impl PartitionLog {
 
     fn roll(&mut self, base_offset: i64, now_ms: i64) -> Result<()> {
         self.active().seal()?;
+        if self.config.preallocate && !self.config.direct_io {
+            // Buffered writes in flight all lie below `reserved`: the preallocated rest can go now.
+            // (O_DIRECT pads past it; the pipeline trims once those writes completed.)
+            let base = self.active().base_offset;
+            self.trim_padding(base)?;
+        }
         let segment = Segment::create(&self.dir, base_offset, &self.config, now_ms)?;
         self.segments.push(segment);
         self.dir_unsynced = true;
@@ -244,12 +250,12 @@ impl PartitionLog {
         (s.base_offset, s.reserved)
     }
 
-    /// Cuts `segment_base`'s file to its logical size (after O_DIRECT writes padded it to a block).
+    /// Cuts `segment_base`'s file to its logical size (preallocation, O_DIRECT block padding).
     pub(crate) fn trim_padding(&self, segment_base: i64) -> Result<()> {
         if let Some(s) = self.segments.iter().find(|s| s.base_offset == segment_base) {
             let len = s.file.metadata().map_err(|e| Error::io("stat segment", &s.path, e))?.len();
             if len > s.reserved {
-                s.file.set_len(s.reserved).map_err(|e| Error::io("trim O_DIRECT padding", &s.path, e))?;
+                s.file.set_len(s.reserved).map_err(|e| Error::io("trim preallocated segment", &s.path, e))?;
             }
         }
         Ok(())

@@ -156,7 +156,14 @@ impl Pipe {
             });
         }
         let stage = self.stages.back_mut().expect("pushed above");
-        debug_assert_eq!(stage.file_pos + stage.buf.len() as u64, placed.position, "stage {} {} {}", stage.file_pos, stage.buf.len(), stage.segment_base);
+        debug_assert_eq!(
+            stage.file_pos + stage.buf.len() as u64,
+            placed.position,
+            "stage {} {} {}",
+            stage.file_pos,
+            stage.buf.len(),
+            stage.segment_base
+        );
         stage.buf.reserve_total(stage.buf.len() + batch.len());
         stage.buf.extend(batch);
         Ok(())

@@ -187,12 +187,14 @@ impl Segment {
 
 fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on an open fd; FALLOC_FL_KEEP_SIZE reserves blocks without changing the
-    // file size, so readers and recovery see only what was written.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, bytes as libc::off_t) };
+    // SAFETY: plain syscall on an open fd. Mode 0 allocates the blocks and sets the file length, as
+    // Kafka's preallocate does: writes inside the length are not extending writes, which ext4 must
+    // otherwise serialise (an O_DIRECT write past EOF waits for the one before it). The zeros past the
+    // data are cut on roll and close, and by recovery after a crash.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, bytes as libc::off_t) };
     if rc != 0 {
         let e = std::io::Error::last_os_error();
-        // Filesystems without fallocate (tmpfs on old kernels) just skip the optimisation.
+        // Filesystems without fallocate just skip the optimisation.
         if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
             return Err(Error::io("preallocate segment", path, e));
         }
