@@ -4,9 +4,6 @@
 //! throttles); `+direct` adds O_DIRECT with preallocation. Segments of 64 MiB and retention.bytes of
 //! 256 MiB keep the disk use bounded however long criterion runs.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kbench_engine::CompressionType;
 use kbench_engine::io::IoBackendKind;
@@ -26,19 +23,20 @@ fn batch() -> Vec<u8> {
 }
 
 fn run(log: &TopicLog, template: &[u8]) {
-    let outstanding = Arc::new(AtomicU64::new(0));
+    // Credits for the 64 appends in flight; blocking (not spinning) leaves the CPU to the I/O thread.
+    let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(64);
+    for _ in 0..64 {
+        let _ = credit_tx.send(());
+    }
     for _ in 0..BATCHES {
-        while outstanding.load(Ordering::Acquire) >= 64 {
-            std::thread::yield_now();
-        }
-        outstanding.fetch_add(1, Ordering::AcqRel);
-        let o = Arc::clone(&outstanding);
+        let _ = credit_rx.recv();
+        let credit = credit_tx.clone();
         log.append(
             0,
             template.to_vec(),
             Box::new(move |r, _| {
                 r.expect("append");
-                o.fetch_sub(1, Ordering::AcqRel);
+                let _ = credit.send(());
             }),
         );
     }

@@ -107,12 +107,15 @@ fn main() {
             let (log, template, errors) = (Arc::clone(&log), template.clone(), Arc::clone(&errors));
             let inflight = args.inflight;
             s.spawn(move || {
-                let outstanding = Arc::new(AtomicU64::new(0));
+                // Credits for appends in flight: blocking, so a waiting producer leaves the CPU to the
+                // I/O thread and the kernel's workers (a yield loop steals it on a small machine).
+                let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(inflight as usize);
+                for _ in 0..inflight {
+                    let _ = credit_tx.send(());
+                }
                 let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
                 for _ in 0..per_producer {
-                    while outstanding.load(Ordering::Acquire) >= inflight {
-                        std::thread::yield_now();
-                    }
+                    let _ = credit_rx.recv();
                     // Recycle returned buffers, as the producer's buffer pool does.
                     let buf = rx.try_recv().map_or_else(
                         |_| template.clone(),
@@ -122,8 +125,7 @@ fn main() {
                             b
                         },
                     );
-                    outstanding.fetch_add(1, Ordering::AcqRel);
-                    let (o, tx, errors) = (Arc::clone(&outstanding), tx.clone(), Arc::clone(&errors));
+                    let (credit, tx, errors) = (credit_tx.clone(), tx.clone(), Arc::clone(&errors));
                     log.append(
                         0,
                         buf,
@@ -132,12 +134,12 @@ fn main() {
                                 errors.fetch_add(1, Ordering::Relaxed);
                             }
                             let _ = tx.send(b);
-                            o.fetch_sub(1, Ordering::AcqRel);
+                            let _ = credit.send(());
                         }),
                     );
                 }
-                while outstanding.load(Ordering::Acquire) > 0 {
-                    std::thread::yield_now();
+                for _ in 0..inflight {
+                    let _ = credit_rx.recv();
                 }
             });
         }

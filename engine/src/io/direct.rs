@@ -73,8 +73,20 @@ impl AlignedBuf {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    /// The filled bytes padded with zeros to a whole number of blocks: what an O_DIRECT write sends.
-    /// Bytes past `len` are zero: the allocation is zeroed and only ever appended to.
+    /// Zeroes the bytes from `len` to the end of its block, so [`AlignedBuf::padded`] sends zeros.
+    pub(crate) fn zero_pad(&mut self) {
+        let end = self.len.div_ceil(ALIGN) * ALIGN;
+        // SAFETY: `len <= end <= capacity`.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(self.len), 0, end - self.len) };
+    }
+
+    /// Empties the buffer for reuse (a recycled buffer skips the allocation and its page faults).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The filled bytes padded to a whole number of blocks: what an O_DIRECT write sends. The pad is
+    /// zero after [`AlignedBuf::zero_pad`] (or in a fresh buffer).
     pub(crate) fn padded(&self) -> &[u8] {
         let n = self.len.div_ceil(ALIGN) * ALIGN;
         // SAFETY: `n <= capacity` (capacity is a multiple of ALIGN), all initialised.

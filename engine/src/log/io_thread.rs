@@ -290,11 +290,15 @@ impl IoThread {
             match st.ops.remove(&c.token) {
                 Some(Op::Write(op)) => {
                     let result = c.result.map_err(|e| Error::io("write", &op.path, e));
-                    st.io[op.partition as usize].pipe.complete(c.token, result);
-                    if !touched.contains(&op.partition) {
-                        touched.push(op.partition);
+                    let partition = op.partition;
+                    st.io[partition as usize].pipe.complete(c.token, result);
+                    if !touched.contains(&partition) {
+                        touched.push(partition);
                     }
-                    // Dropping `op` now is safe: the kernel is done with its buffers.
+                    // The kernel is done with the op's buffers: drop them, or reuse an O_DIRECT one.
+                    if let Some(buf) = op.into_buffer() {
+                        st.io[partition as usize].pipe.recycle(buf);
+                    }
                 }
                 Some(Op::Sync(group)) => self.sync_done(st, group, c.result),
                 None => log::error!("completion for unknown operation {}", c.token),

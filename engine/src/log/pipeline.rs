@@ -49,10 +49,15 @@ pub(crate) struct WriteOp {
     pub path: PathBuf,
     iov: Vec<libc::iovec>,
     _file: Arc<File>,
-    _buf: Option<Arc<AlignedBuf>>,
+    buf: Option<Arc<AlignedBuf>>,
 }
 
 impl WriteOp {
+    /// The O_DIRECT buffer, when this was its last write (for reuse).
+    pub(crate) fn into_buffer(self) -> Option<AlignedBuf> {
+        self.buf.and_then(|b| Arc::try_unwrap(b).ok())
+    }
+
     /// Bytes the write carries.
     pub(crate) fn bytes(&self) -> u64 {
         self.iov.iter().map(|v| v.iov_len as u64).sum()
@@ -97,6 +102,8 @@ pub(crate) struct Pipe {
     stages: VecDeque<Stage>,
     /// Segments whose O_DIRECT padding is cut once the frontier reaches `seq`.
     trims: Vec<(u64, i64)>,
+    /// O_DIRECT buffers whose writes completed, for reuse.
+    pool: Vec<AlignedBuf>,
 }
 
 impl Default for Pipe {
@@ -110,6 +117,7 @@ impl Default for Pipe {
             failure: None,
             stages: VecDeque::new(),
             trims: Vec::new(),
+            pool: Vec::new(),
         }
     }
 }
@@ -220,7 +228,7 @@ impl Pipe {
             let token = *next_token;
             *next_token += 1;
             let fd = file.as_raw_fd();
-            let op = ops.entry(token).or_insert(WriteOp { partition, path, iov, _file: file, _buf: None });
+            let op = ops.entry(token).or_insert(WriteOp { partition, path, iov, _file: file, buf: None });
             // SAFETY: the iovecs point into `Entry::batch` buffers, which stay in `self.entries`
             // unmodified until the frontier passes this write, i.e. after its completion is reaped;
             // `op.iov` and the fd (`op._file`) live in `ops` until then too.
@@ -247,7 +255,8 @@ impl Pipe {
                 break;
             }
             let len = stage.buf.len();
-            let next = AlignedBuf::new(DIRECT_CHUNK);
+            let next = self.pool.pop().unwrap_or_else(|| AlignedBuf::new(DIRECT_CHUNK));
+            stage.buf.zero_pad();
             let buf = Arc::new(std::mem::replace(&mut stage.buf, next));
             let padded = buf.padded();
             let mut at = 0;
@@ -264,7 +273,7 @@ impl Pipe {
                     path: stage.path.clone(),
                     iov,
                     _file: Arc::clone(&stage.file),
-                    _buf: Some(Arc::clone(&buf)),
+                    buf: Some(Arc::clone(&buf)),
                 });
                 // SAFETY: the iovec points into `buf`, an aligned buffer kept alive by `op._buf` (and
                 // never written again) until this write's completion is reaped; same for the fd.
@@ -281,6 +290,14 @@ impl Pipe {
             stage.seq_at_buf += whole as u64;
             stage.submitted = len - whole;
             stage.blocker = (len > whole).then_some(last_token);
+        }
+    }
+
+    /// Takes back an O_DIRECT buffer whose writes all completed.
+    pub(crate) fn recycle(&mut self, mut buf: AlignedBuf) {
+        if self.pool.len() < 64 {
+            buf.clear();
+            self.pool.push(buf);
         }
     }
 
