@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command (README): unit, property, stress, crash-recovery and fault tests,
-# then a smoke run of the main job.
+# The project's test command (README): unit, property, stress, crash-recovery and fault tests, loom
+# models of the lock-free code, then a smoke run of the main job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+# Loom models of the lock-free accumulator and the completion's callback stack (own target dir).
+scripts/loom.sh
 # The main job end to end, in seconds: workload -> engine -> results -> report.
 smoke_out=$(mktemp -d)
 trap 'rm -rf "$smoke_out"' EXIT
@@ -12,3 +14,6 @@ for f in run.json report.md report.html; do
   test -s "$smoke_out/run/$f" || { echo "smoke run wrote no $f" >&2; exit 1; }
 done
 echo "smoke: run directory complete ($(ls "$smoke_out/run/cases" | wc -l) cases)"
+# The report page in headless Chromium: renders, no console errors, a screenshot (installs Debian's
+# chromium when absent; skipped with a message where it cannot).
+scripts/html-check.sh "$smoke_out/run/report.html" "$smoke_out/report.png"

@@ -2,8 +2,11 @@
 //! to one partition from `--producers` threads (each keeping `--inflight` appends outstanding) for
 //! `--bytes` in total, then prints one `key=value` line (MB/s, records/s, fsyncs, writes).
 //!
+//! With `--read`, the log is then read back by a Consumer (after dropping the page cache, when
+//! permitted) and a second line gives the consumer's MB/s and records/s.
+//!
 //! `cargo run --release -p kbench-engine --example log_disk -- --dir /path --io io_uring --bs 1048576
-//!  --bytes 8589934592 [--direct] [--flush-messages 1] [--producers 8] [--records 1]`
+//!  --bytes 8589934592 [--direct] [--flush-messages 1] [--producers 8] [--records 1] [--read]`
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ struct Args {
     producers: usize,
     inflight: u64,
     records: usize,
+    read: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -38,6 +42,7 @@ fn parse() -> Result<Args, String> {
         producers: 1,
         inflight: 64,
         records: 0,
+        read: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -52,6 +57,7 @@ fn parse() -> Result<Args, String> {
             "--producers" => a.producers = v()?.parse().map_err(|e| format!("{e}"))?,
             "--inflight" => a.inflight = v()?.parse().map_err(|e| format!("{e}"))?,
             "--records" => a.records = v()?.parse().map_err(|e| format!("{e}"))?,
+            "--read" => a.read = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -170,6 +176,68 @@ fn main() {
         stats.writes,
         errors.load(Ordering::Relaxed),
     );
+    if args.read {
+        read_back(&args, &log);
+    }
     let _ = log.close();
     let _ = std::fs::remove_dir_all(args.dir.join("bench-0"));
+}
+
+/// Reads the whole partition back through a Consumer, from a cold page cache when the kernel lets us
+/// drop it, and prints the consumer's MB/s.
+fn read_back(args: &Args, log: &Arc<TopicLog>) {
+    use kbench_engine::consumer::{AutoOffsetReset, Consumer, ConsumerConfig, Coordinator};
+    // Write back first, so dropping the cache leaves nothing of the log in memory.
+    let _ = std::process::Command::new("sync").status();
+    let cold = std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
+    let coordinator = match Coordinator::open(&args.dir.join("__consumer_offsets"), 1) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("log_disk: {e}");
+            return;
+        }
+    };
+    let config = ConsumerConfig {
+        auto_offset_reset: AutoOffsetReset::Earliest,
+        enable_auto_commit: false,
+        max_poll_records: 100_000,
+        max_partition_fetch_bytes: 4 << 20,
+        ..ConsumerConfig::default()
+    };
+    let mut consumer = match Consumer::new(config, Arc::clone(log), &coordinator) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("log_disk: {e}");
+            return;
+        }
+    };
+    if let Err(e) = consumer.assign(&[0]) {
+        eprintln!("log_disk: {e}");
+        return;
+    }
+    let end = log.log_end_offset(0);
+    let started = Instant::now();
+    let (mut records, mut bytes) = (0u64, 0u64);
+    loop {
+        match consumer.poll(std::time::Duration::from_millis(100)) {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                records += batch.len() as u64;
+                bytes += batch.iter().map(|r| r.value.as_ref().map_or(0, Vec::len) as u64).sum::<u64>();
+                if batch.last().is_some_and(|r| r.offset + 1 >= end) {
+                    break;
+                }
+            }
+            Err(e) => {
+                eprintln!("log_disk: poll: {e}");
+                break;
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "consumer cold_cache={cold} records={records} value_bytes={bytes} secs={secs:.3} read_MBps={:.1} read_records_per_s={:.0}",
+        bytes as f64 / secs / 1e6,
+        records as f64 / secs
+    );
 }

@@ -108,6 +108,27 @@ pub enum Error {
         received: i32,
     },
 
+    /// A consumer's commit was refused (Kafka's CommitFailedException): the group rebalanced since
+    /// the member's generation, or the member was removed from the group.
+    #[error("commit failed for group {group}: {reason}")]
+    CommitFailed {
+        /// The group id.
+        group: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A consumer has no position for a partition: nothing committed and `auto.offset.reset` is
+    /// `none` (Kafka's NoOffsetForPartitionException), or the position fell outside the log
+    /// (Kafka's OffsetOutOfRangeException).
+    #[error("no valid offset for partition {partition}: {reason} (auto.offset.reset is none)")]
+    NoOffset {
+        /// The partition.
+        partition: u32,
+        /// Why there is none.
+        reason: String,
+    },
+
     /// The partition index is not in the topic.
     #[error("unknown partition {partition} (topic has {partitions})")]
     UnknownPartition {

@@ -6,10 +6,11 @@
 //! (Kafka's codecs and framings) are the format everything else speaks; [`partitioner`] picks a
 //! partition; [`accumulator`] gathers records into batches without locks; [`producer`] is the
 //! thread-safe front door; [`sender`] drains, compresses and hands batches to [`log`], which writes
-//! segments through an [`io`] backend.
+//! segments through an [`io`] backend. [`consumer`] reads the log back, alone or in groups.
 
 pub mod accumulator;
 pub mod compression;
+pub mod consumer;
 mod error;
 pub mod io;
 pub mod log;
@@ -17,7 +18,6 @@ pub mod partitioner;
 pub mod producer;
 pub mod record;
 pub mod sender;
-#[allow(dead_code, unused_imports)] // used by the lock-free accumulator
 mod sync;
 
 pub use compression::CompressionType;

@@ -11,7 +11,7 @@ use super::buffer_pool::BufferPool;
 use super::ratio::RatioEstimator;
 use crate::compression::CompressionType;
 use crate::error::{Error, Result};
-use crate::record::{RECORD_BATCH_OVERHEAD, RecordHeader, record_size_upper_bound};
+use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts};
 
 #[derive(Debug)]
 pub(crate) struct Control {
@@ -48,13 +48,8 @@ impl Control {
     }
 
     /// The record's worst-case size, refused when over max.request.size (Kafka's RecordTooLarge).
-    pub(crate) fn checked_upper_bound(
-        &self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[RecordHeader],
-    ) -> Result<usize> {
-        let upper = record_size_upper_bound(key, value, headers);
+    pub(crate) fn checked_upper_bound(&self, parts: &RecordParts<'_>) -> Result<usize> {
+        let upper = parts.size_upper_bound();
         if upper + RECORD_BATCH_OVERHEAD > self.config.max_request_size {
             return Err(Error::RecordTooLarge {
                 size: upper + RECORD_BATCH_OVERHEAD,

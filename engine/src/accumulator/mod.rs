@@ -10,6 +10,10 @@
 //! batch of its own), `linger.ms`, readiness when full / lingered / memory exhausted / flushing /
 //! closing, and `buffer.memory` ([`buffer_pool`]) with `max.block.ms` back-pressure.
 //!
+//! "Full" is decided at the append that fills the batch: once a record of the size just appended
+//! would no longer fit, the batch is ready (Kafka finds the same one append later, when the next record
+//! fails to fit and opens a second batch in the deque).
+//!
 //! With compression, Kafka writes records through the codec as they arrive and estimates a batch's
 //! size as uncompressed bytes x estimated ratio x 1.05 (CompressionRatioEstimator). Batches here are
 //! compressed by the sender after drain, so the open batch holds uncompressed bytes, and its capacity is
@@ -22,6 +26,8 @@ mod lockfree;
 mod mutex;
 mod produce_result;
 mod ratio;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::control::Control;
 use super::{AccumulatorConfig, Appended, DrainedBatch, ProduceResult, RecordAccumulator};
 use crate::error::Result;
-use crate::record::{RECORD_BATCH_OVERHEAD, RecordHeader, record_size, write_record};
+use crate::record::{RECORD_BATCH_OVERHEAD, RecordHeader, RecordParts};
 
 #[derive(Debug)]
 struct Batch {
@@ -24,28 +24,23 @@ struct Batch {
 }
 
 impl Batch {
-    fn try_append(
-        &mut self,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[RecordHeader],
-    ) -> Option<(u32, usize)> {
+    fn try_append(&mut self, timestamp: i64, parts: &RecordParts<'_>) -> Option<(u32, usize)> {
         if self.full {
             return None;
         }
         let delta = timestamp.wrapping_sub(self.base_timestamp);
-        let size = record_size(delta, self.count as i32, key, value, headers);
+        let size = parts.size(delta, self.count as i32);
         if self.len + size > self.buffer.len() {
             self.full = true;
             return None;
         }
-        write_record(&mut self.buffer[self.len..self.len + size], delta, self.count as i32, key, value, headers);
+        parts.write(&mut self.buffer[self.len..self.len + size], delta, self.count as i32);
         let offset_delta = self.count;
         self.len += size;
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        if self.len + 2 * size > self.buffer.len() {
+        // Full when a record like this one would not fit again (the lock-free batch's rule).
+        if self.len + size > self.buffer.len() {
             self.full = true;
         }
         Some((offset_delta, size))
@@ -90,11 +85,12 @@ impl RecordAccumulator for MutexAccumulator {
         headers: &[RecordHeader],
     ) -> Result<Appended> {
         self.control.check_open()?;
-        let upper = self.control.checked_upper_bound(key, value, headers)?;
+        let parts = RecordParts::new(key, value, headers);
+        let upper = self.control.checked_upper_bound(&parts)?;
         {
             let mut dq = self.deque(partition);
             if let Some(last) = dq.back_mut()
-                && let Some((delta, size)) = last.try_append(timestamp, key, value, headers)
+                && let Some((delta, size)) = last.try_append(timestamp, &parts)
             {
                 let full = last.full;
                 let a = Self::appended(last, delta, size, false);
@@ -111,7 +107,7 @@ impl RecordAccumulator for MutexAccumulator {
         let mut dq = self.deque(partition);
         self.control.check_open()?;
         if let Some(last) = dq.back_mut()
-            && let Some((delta, size)) = last.try_append(timestamp, key, value, headers)
+            && let Some((delta, size)) = last.try_append(timestamp, &parts)
         {
             let a = Self::appended(last, delta, size, false);
             drop(dq);
@@ -128,7 +124,7 @@ impl RecordAccumulator for MutexAccumulator {
             full: false,
             result: Arc::new(ProduceResult::new()),
         };
-        let (delta, size) = batch.try_append(timestamp, key, value, headers).expect("a new batch fits its record");
+        let (delta, size) = batch.try_append(timestamp, &parts).expect("a new batch fits its record");
         let a = Self::appended(&batch, delta, size, true);
         dq.push_back(batch);
         drop(dq);

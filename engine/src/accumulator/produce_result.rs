@@ -2,11 +2,11 @@
 //! the batch's per-record callbacks).
 
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
+use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// Where a completed batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +80,9 @@ impl ProduceResult {
         let mut head = self.callbacks.swap(done_marker(), Ordering::AcqRel);
         let mut nodes = Vec::new();
         while !head.is_null() && head != done_marker() {
-            // SAFETY: every non-null, non-marker pointer in the list came from Box::into_raw in
-            // `on_complete`, was published by its CAS, and is taken exactly once, here, after the swap
-            // removed the whole list from shared view.
+            // The swap above removed the whole list from shared view.
+            // SAFETY: each non-null, non-marker pointer came from Box::into_raw in `on_complete`, was
+            // published by its CAS, and is taken exactly once, here.
             let node = unsafe { Box::from_raw(head) };
             head = node.next;
             nodes.push(node);
@@ -158,7 +158,8 @@ impl ProduceResult {
 
 impl Drop for ProduceResult {
     fn drop(&mut self) {
-        let mut head = *self.callbacks.get_mut();
+        // `&mut self`: no other thread can touch the list, so this load only satisfies the type.
+        let mut head = self.callbacks.load(Ordering::Acquire);
         while !head.is_null() && head != done_marker() {
             // SAFETY: with `&mut self` nobody else can reach the list; each node came from
             // Box::into_raw and is freed once.
@@ -168,7 +169,44 @@ impl Drop for ProduceResult {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU32;
+
+    /// Registration racing completion: every callback runs exactly once, after the outcome is set,
+    /// and those registered before completion run in registration order.
+    #[test]
+    fn callbacks_racing_completion_run_exactly_once() {
+        loom::model(|| {
+            let r = Arc::new(ProduceResult::new());
+            let ran = Arc::new(AtomicU32::new(0));
+            let registrars: Vec<_> = (0..2u32)
+                .map(|i| {
+                    let (r, ran) = (Arc::clone(&r), Arc::clone(&ran));
+                    loom::thread::spawn(move || {
+                        r.on_complete(
+                            i,
+                            Box::new(move |outcome, rel| {
+                                assert_eq!(outcome.expect("ok").base_offset, 7);
+                                assert_eq!(rel, i);
+                                ran.fetch_add(1, Ordering::Relaxed);
+                            }),
+                        );
+                    })
+                })
+                .collect();
+            r.complete(Ok(BatchMetadata { base_offset: 7, log_append_time_ms: -1 }));
+            for t in registrars {
+                t.join().unwrap();
+            }
+            assert_eq!(ran.load(Ordering::Relaxed), 2);
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -19,7 +19,6 @@
 //! with the error (naming the file); held appends are placed afresh.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -27,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use super::partition::{PartitionLog, Placement};
+use super::partition::{PartitionLog, Placement, SyncTarget};
 use super::pipeline::{Entry, Pipe, WriteOp};
 use super::{AppendCallback, AppendOutcome};
 use crate::error::{Error, Result};
@@ -54,12 +53,14 @@ struct SyncGroup {
     pending: usize,
     error: Option<Error>,
     waiters: Vec<Waiter>,
-    _files: Vec<Arc<File>>,
+    /// The files being synced (kept open until done), for the error's path.
+    targets: Vec<SyncTarget>,
 }
 
 enum Op {
     Write(WriteOp),
-    Sync(u64),
+    /// One file of a sync group: (group, index into its targets).
+    Sync(u64, usize),
 }
 
 /// Per partition: the write pipeline and the group-commit state.
@@ -82,6 +83,8 @@ pub(crate) struct IoThread {
     pub retention_check: Duration,
     pub direct: bool,
     pub stats: Arc<super::Counters>,
+    /// Bumped when a round made data readable.
+    pub notify: Arc<super::notify::DataNotify>,
 }
 
 /// Wall-clock milliseconds.
@@ -126,8 +129,10 @@ impl IoThread {
         let mut last_retention = Instant::now();
         let mut round = Vec::with_capacity(256);
         'outer: loop {
-            // 1. Requests: block on the channel only when nothing is in flight.
-            let idle = self.backend.in_flight() == 0;
+            // 1. Requests: block on the channel only when nothing is in flight and nothing placed is
+            // waiting to be submitted (an O_DIRECT stage unblocked by the last reap must go out now,
+            // not after the next request or tick).
+            let idle = self.backend.in_flight() == 0 && !st.io.iter().any(|p| p.pipe.has_submittable());
             if idle && round.is_empty() {
                 match self.requests.recv_timeout(tick) {
                     Ok(r) => round.push(r),
@@ -300,7 +305,7 @@ impl IoThread {
                         st.io[partition as usize].pipe.recycle(buf);
                     }
                 }
-                Some(Op::Sync(group)) => self.sync_done(st, group, c.result),
+                Some(Op::Sync(group, index)) => self.sync_done(st, group, index, c.result),
                 None => log::error!("completion for unknown operation {}", c.token),
             }
         }
@@ -310,8 +315,12 @@ impl IoThread {
             }
         }
         let written = Instant::now();
+        let moved = !touched.is_empty();
         for p in touched {
             self.advance(st, p, written);
+        }
+        if moved {
+            self.notify.bump();
         }
         self.start_syncs(st);
     }
@@ -384,29 +393,28 @@ impl IoThread {
             }
             let group = st.next_token;
             st.next_token += 1;
-            for f in &files {
+            for (i, t) in files.iter().enumerate() {
                 let token = st.next_token;
                 st.next_token += 1;
-                st.ops.insert(token, Op::Sync(group));
+                st.ops.insert(token, Op::Sync(group, i));
                 self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.backend.sync(token, f.as_raw_fd());
+                self.backend.sync(token, t.file.as_raw_fd());
             }
             st.io[p].sync_in_flight = Some(group);
             st.groups.insert(
                 group,
-                SyncGroup { partition: p as u32, pending: files.len(), error: None, waiters, _files: files },
+                SyncGroup { partition: p as u32, pending: files.len(), error: None, waiters, targets: files },
             );
         }
     }
 
-    fn sync_done(&mut self, st: &mut State, group: u64, result: std::io::Result<()>) {
+    fn sync_done(&mut self, st: &mut State, group: u64, index: usize, result: std::io::Result<()>) {
         let Some(g) = st.groups.get_mut(&group) else { return };
         g.pending -= 1;
         if let Err(e) = result
             && g.error.is_none()
         {
-            let dir = self.lock(g.partition).dir().to_path_buf();
-            g.error = Some(Error::io("fdatasync", dir, e));
+            g.error = Some(Error::io("fdatasync", &g.targets[index].path, e));
         }
         if g.pending > 0 {
             return;

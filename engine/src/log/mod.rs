@@ -10,6 +10,7 @@
 mod config;
 mod index;
 mod io_thread;
+mod notify;
 mod partition;
 mod pipeline;
 mod producer_state;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 pub use config::LogConfig;
 use crossbeam_channel::Sender;
 use io_thread::{IoThread, Request, now_ms};
+use notify::DataNotify;
 use partition::PartitionLog;
 
 use crate::error::{Error, Result};
@@ -75,6 +77,7 @@ pub struct TopicLog {
     closed: AtomicBool,
     waker: Arc<Waker>,
     stats: Arc<Counters>,
+    notify: Arc<DataNotify>,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -111,7 +114,9 @@ impl TopicLog {
         let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(Counters::default());
+        let notify = Arc::new(DataNotify::default());
         let io = IoThread {
+            notify: Arc::clone(&notify),
             stats: Arc::clone(&stats),
             partitions: Arc::clone(&partitions_arc),
             backend,
@@ -136,6 +141,7 @@ impl TopicLog {
             closed: AtomicBool::new(false),
             waker,
             stats,
+            notify,
         })
     }
 
@@ -210,6 +216,18 @@ impl TopicLog {
     /// Offset of the first batch with a timestamp at or after `timestamp_ms`, if any.
     pub fn offset_for_timestamp(&self, partition: u32, timestamp_ms: i64) -> Result<Option<i64>> {
         self.partition(partition)?.offset_for_timestamp(timestamp_ms)
+    }
+
+    /// A number that changes whenever newly written data becomes readable (any partition); pass it
+    /// to [`wait_for_data`](Self::wait_for_data).
+    pub fn data_seq(&self) -> u64 {
+        self.notify.seq()
+    }
+
+    /// Blocks until data written after `seen` (a [`data_seq`](Self::data_seq) value) is readable, or
+    /// `deadline`; returns the current sequence. Consumers' `poll` waits here.
+    pub fn wait_for_data(&self, seen: u64, deadline: Instant) -> u64 {
+        self.notify.wait(seen, deadline)
     }
 
     /// First offset still in the log (retention moves it).

@@ -6,7 +6,7 @@
 //! failed write. Opening lives in `recovery.rs`, reading in `reader.rs`, retention in `retention.rs`.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::config::LogConfig;
@@ -30,6 +30,13 @@ pub(crate) struct Placed {
     pub header: BatchHeader,
     /// The log append time when the batch uses LogAppendTime, else -1.
     pub log_append_time_ms: i64,
+}
+
+/// A file an fsync must cover, with its path for the error if the fsync fails.
+#[derive(Debug)]
+pub(crate) struct SyncTarget {
+    pub file: Arc<File>,
+    pub path: PathBuf,
 }
 
 /// What the log decided for an incoming batch.
@@ -56,7 +63,7 @@ pub(crate) struct PartitionLog {
     pub unflushed_records: u64,
     /// Files written since the last fsync was started (a roll leaves two), plus the directory after
     /// a segment was created (its new entry must be durable too).
-    unsynced: Vec<Arc<File>>,
+    unsynced: Vec<SyncTarget>,
     dir_file: Option<Arc<File>>,
     dir_unsynced: bool,
 }
@@ -191,8 +198,8 @@ impl PartitionLog {
         segment.size = placed.position + placed.header.size_in_bytes() as u64;
         self.high_watermark = placed.header.last_offset() + 1;
         self.unflushed_records += placed.header.records_count.max(0) as u64;
-        if !self.unsynced.iter().any(|f| Arc::ptr_eq(f, &placed.file)) {
-            self.unsynced.push(Arc::clone(&placed.file));
+        if !self.unsynced.iter().any(|t| Arc::ptr_eq(&t.file, &placed.file)) {
+            self.unsynced.push(SyncTarget { file: Arc::clone(&placed.file), path: placed.path.clone() });
         }
         Ok(())
     }
@@ -204,7 +211,7 @@ impl PartitionLog {
         self.next_offset = placed.header.base_offset;
         while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset > placed.segment_base) {
             if let Some(s) = self.segments.pop() {
-                self.unsynced.retain(|f| !Arc::ptr_eq(f, s.write_file()));
+                self.unsynced.retain(|t| !Arc::ptr_eq(&t.file, s.write_file()));
                 if let Err(e) = s.delete() {
                     log::warn!("{}: rollback: {e}", self.name);
                 }
@@ -229,12 +236,14 @@ impl PartitionLog {
 
     /// Takes the files an fsync must cover now (and resets the flush.messages count): the segments
     /// written since the last sync and, after a roll, the directory.
-    pub(crate) fn take_unsynced(&mut self) -> Vec<Arc<File>> {
+    pub(crate) fn take_unsynced(&mut self) -> Vec<SyncTarget> {
         self.unflushed_records = 0;
         let mut files = std::mem::take(&mut self.unsynced);
         if self.dir_unsynced {
             self.dir_unsynced = false;
-            files.extend(self.dir_file.clone());
+            if let Some(file) = &self.dir_file {
+                files.push(SyncTarget { file: Arc::clone(file), path: self.dir.clone() });
+            }
         }
         files
     }
@@ -266,9 +275,5 @@ impl PartitionLog {
         let active = self.active();
         active.offset_index.trim()?;
         active.time_index.trim()
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 }

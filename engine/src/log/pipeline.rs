@@ -182,6 +182,24 @@ impl Pipe {
         self.entries.is_empty() && self.ops.is_empty()
     }
 
+    /// Whether [`submit`](Self::submit) has something to send now: placed bytes not yet in a write,
+    /// not held back by a failure or by an O_DIRECT block still being written.
+    pub(crate) fn has_submittable(&self) -> bool {
+        if self.failure.is_some() {
+            return false;
+        }
+        if self.stages.is_empty() {
+            self.unsubmitted < self.entries.len()
+        } else {
+            // Stages submit in order: the first with unsent bytes decides. The active stage's partial
+            // block waits while writes are in flight (see `submit_direct`).
+            let count = self.stages.len();
+            self.stages.iter().enumerate().find(|(_, s)| s.submitted < s.buf.len()).is_some_and(|(i, s)| {
+                s.blocker.is_none() && (i + 1 < count || self.ops.is_empty() || s.buf.len() >= ALIGN)
+            })
+        }
+    }
+
     /// Submits writes for everything placed and not yet in a write.
     pub(crate) fn submit(
         &mut self,
@@ -229,9 +247,9 @@ impl Pipe {
             *next_token += 1;
             let fd = file.as_raw_fd();
             let op = ops.entry(token).or_insert(WriteOp { partition, path, iov, _file: file, buf: None });
+            // `op.iov` and the fd (`op._file`) live in `ops` until the completion is reaped.
             // SAFETY: the iovecs point into `Entry::batch` buffers, which stay in `self.entries`
-            // unmodified until the frontier passes this write, i.e. after its completion is reaped;
-            // `op.iov` and the fd (`op._file`) live in `ops` until then too.
+            // unmodified until the frontier passes this write, i.e. after its completion is reaped.
             unsafe { backend.write(token, fd, position, &op.iov) };
             self.ops.push_back(OpSlot { token, seq_end, result: None });
         }
@@ -246,6 +264,11 @@ impl Pipe {
     ) {
         let count = self.stages.len();
         for i in 0..count {
+            // While writes of this partition are in flight more data is likely on its way, so the
+            // active stage sends whole blocks only and keeps its partial last block to grow: writing
+            // it now would make the next write wait for this one (it must rewrite that block). Once
+            // nothing is in flight the partial block goes out, padded, and acknowledges what it holds.
+            let hold_tail = i + 1 == count && !self.ops.is_empty();
             let stage = &mut self.stages[i];
             if stage.submitted >= stage.buf.len() {
                 continue;
@@ -255,13 +278,18 @@ impl Pipe {
                 break;
             }
             let len = stage.buf.len();
+            let whole = len / ALIGN * ALIGN;
+            let send = if hold_tail { whole } else { len };
+            if send == 0 {
+                continue;
+            }
             let next = self.pool.pop().unwrap_or_else(|| AlignedBuf::new(DIRECT_CHUNK));
             stage.buf.zero_pad();
             let buf = Arc::new(std::mem::replace(&mut stage.buf, next));
-            let padded = buf.padded();
+            let padded = &buf.padded()[..send.div_ceil(ALIGN) * ALIGN];
             let mut at = 0;
             let mut last_token = 0;
-            while at < len {
+            while at < send {
                 let chunk_end = (at + DIRECT_CHUNK).min(padded.len());
                 let token = *next_token;
                 *next_token += 1;
@@ -278,18 +306,23 @@ impl Pipe {
                 // SAFETY: the iovec points into `buf`, an aligned buffer kept alive by `op._buf` (and
                 // never written again) until this write's completion is reaped; same for the fd.
                 unsafe { backend.write(token, fd, stage.file_pos + at as u64, &op.iov) };
-                let seq_end = stage.seq_at_buf + chunk_end.min(len) as u64;
+                let seq_end = stage.seq_at_buf + chunk_end.min(send) as u64;
                 self.ops.push_back(OpSlot { token, seq_end, result: None });
                 last_token = token;
                 at = chunk_end;
             }
-            // The partial last block starts the next stage buffer and is rewritten with what follows.
-            let whole = len / ALIGN * ALIGN;
+            // The partial last block starts the next stage buffer: held back (not yet on disk), or
+            // sent padded and rewritten with what follows once that write completed.
             stage.buf.extend(&buf.as_slice()[whole..]);
             stage.file_pos += whole as u64;
             stage.seq_at_buf += whole as u64;
-            stage.submitted = len - whole;
-            stage.blocker = (len > whole).then_some(last_token);
+            if send > whole {
+                stage.submitted = len - whole;
+                stage.blocker = Some(last_token);
+            } else {
+                stage.submitted = 0;
+                stage.blocker = None;
+            }
         }
     }
 

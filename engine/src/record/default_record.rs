@@ -35,6 +35,70 @@ fn bytes_len(b: Option<&[u8]>) -> usize {
     }
 }
 
+/// A record's key, value and headers with the size of their encoding, which does not depend on where
+/// the record lands in a batch: computed once per append, outside any retry loop.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordParts<'a> {
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: &'a [RecordHeader],
+    /// keyLength + key + valueLength + value + headerCount + headers.
+    tail: usize,
+}
+
+impl<'a> RecordParts<'a> {
+    /// Measures the parts.
+    #[inline]
+    pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>, headers: &'a [RecordHeader]) -> Self {
+        let mut tail = bytes_len(key) + bytes_len(value) + varint_len(headers.len() as i32);
+        for h in headers {
+            tail += bytes_len(Some(h.key.as_bytes())) + bytes_len(h.value.as_deref());
+        }
+        RecordParts { key, value, headers, tail }
+    }
+
+    /// Size of the body (everything after the length varint) at these deltas.
+    #[inline]
+    pub fn body_size(&self, timestamp_delta: i64, offset_delta: i32) -> usize {
+        1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + self.tail
+    }
+
+    /// Size of the whole encoded record, length prefix included, at these deltas.
+    #[inline]
+    pub fn size(&self, timestamp_delta: i64, offset_delta: i32) -> usize {
+        let body = self.body_size(timestamp_delta, offset_delta);
+        varint_len(body as i32) + body
+    }
+
+    /// Kafka's upper bound whatever the deltas (`DefaultRecord.recordSizeUpperBound`): varint body
+    /// length (5) + attributes (1) + varlong timestampDelta (10) + varint offsetDelta (5) + the parts.
+    #[inline]
+    pub fn size_upper_bound(&self) -> usize {
+        5 + 1 + 10 + 5 + self.tail
+    }
+
+    /// Writes the record at the start of `slot`, which must be exactly [`size`](Self::size) bytes for
+    /// the same deltas. Returns the bytes written.
+    ///
+    /// This is the form concurrent appenders use: each claims a slot of the batch buffer, then fills it.
+    pub fn write(&self, slot: &mut [u8], timestamp_delta: i64, offset_delta: i32) -> usize {
+        let body = self.body_size(timestamp_delta, offset_delta);
+        let mut at = write_varint(slot, body as i32);
+        slot[at] = 0; // attributes: unused, always 0
+        at += 1;
+        at += write_varlong(&mut slot[at..], timestamp_delta);
+        at += write_varint(&mut slot[at..], offset_delta);
+        at += write_bytes(&mut slot[at..], self.key);
+        at += write_bytes(&mut slot[at..], self.value);
+        at += write_varint(&mut slot[at..], self.headers.len() as i32);
+        for h in self.headers {
+            at += write_bytes(&mut slot[at..], Some(h.key.as_bytes()));
+            at += write_bytes(&mut slot[at..], h.value.as_deref());
+        }
+        at
+    }
+}
+
 /// Size of a record's body: everything after its length varint.
 #[inline]
 pub fn record_body_size(
@@ -44,12 +108,7 @@ pub fn record_body_size(
     value: Option<&[u8]>,
     headers: &[RecordHeader],
 ) -> usize {
-    let mut size = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + bytes_len(key) + bytes_len(value);
-    size += varint_len(headers.len() as i32);
-    for h in headers {
-        size += bytes_len(Some(h.key.as_bytes())) + bytes_len(h.value.as_deref());
-    }
-    size
+    RecordParts::new(key, value, headers).body_size(timestamp_delta, offset_delta)
 }
 
 /// Size of a whole encoded record, length prefix included.
@@ -61,20 +120,14 @@ pub fn record_size(
     value: Option<&[u8]>,
     headers: &[RecordHeader],
 ) -> usize {
-    let body = record_body_size(timestamp_delta, offset_delta, key, value, headers);
-    varint_len(body as i32) + body
+    RecordParts::new(key, value, headers).size(timestamp_delta, offset_delta)
 }
 
 /// Kafka's upper bound for a record's size whatever its deltas (`DefaultRecord.recordSizeUpperBound`):
 /// used to decide whether a record can fit before its position in the batch is known.
 #[inline]
 pub fn record_size_upper_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) -> usize {
-    // varint body length (5) + attributes (1) + varlong timestampDelta (10) + varint offsetDelta (5).
-    let mut size = 5 + 1 + 10 + 5 + bytes_len(key) + bytes_len(value) + varint_len(headers.len() as i32);
-    for h in headers {
-        size += bytes_len(Some(h.key.as_bytes())) + bytes_len(h.value.as_deref());
-    }
-    size
+    RecordParts::new(key, value, headers).size_upper_bound()
 }
 
 /// Appends one encoded record to `out`.
@@ -114,8 +167,6 @@ fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
 
 /// Writes one encoded record at the start of `slot`, which must be exactly
 /// [`record_size`] bytes for the same arguments. Returns the bytes written.
-///
-/// This is the form concurrent appenders use: each claims a slot of the batch buffer, then fills it.
 pub fn write_record(
     slot: &mut [u8],
     timestamp_delta: i64,
@@ -124,20 +175,7 @@ pub fn write_record(
     value: Option<&[u8]>,
     headers: &[RecordHeader],
 ) -> usize {
-    let body = record_body_size(timestamp_delta, offset_delta, key, value, headers);
-    let mut at = write_varint(slot, body as i32);
-    slot[at] = 0;
-    at += 1;
-    at += write_varlong(&mut slot[at..], timestamp_delta);
-    at += write_varint(&mut slot[at..], offset_delta);
-    at += write_bytes(&mut slot[at..], key);
-    at += write_bytes(&mut slot[at..], value);
-    at += write_varint(&mut slot[at..], headers.len() as i32);
-    for h in headers {
-        at += write_bytes(&mut slot[at..], Some(h.key.as_bytes()));
-        at += write_bytes(&mut slot[at..], h.value.as_deref());
-    }
-    at
+    RecordParts::new(key, value, headers).write(slot, timestamp_delta, offset_delta)
 }
 
 #[inline]

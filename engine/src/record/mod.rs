@@ -10,8 +10,8 @@ pub mod varint;
 pub use batch::{BatchIter, DEFAULT_MAX_BATCH_SIZE, RecordBatch, RecordIter, Records};
 pub use builder::{BatchBuilder, ProducerIdentity};
 pub use default_record::{
-    HeaderIter, HeaderRef, RecordHeader, RecordRef, decode_record, put_record, record_body_size, record_size,
-    record_size_upper_bound, write_record,
+    HeaderIter, HeaderRef, RecordHeader, RecordParts, RecordRef, decode_record, put_record, record_body_size,
+    record_size, record_size_upper_bound, write_record,
 };
 pub use header::{
     Attributes, BatchHeader, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,

@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+mod page;
+
 use crate::progress::human_count;
 use crate::results::load_run;
-use crate::results::schema::{CaseStatus, RunFile};
+use crate::results::schema::{CaseResult, CaseStatus, RunFile};
 
 /// `kbench compare` arguments.
 #[derive(Debug, clap::Args)]
@@ -25,15 +27,30 @@ pub struct CompareArgs {
     pub threshold: f64,
 }
 
-type Samples = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+/// Per sweep point (params as JSON): every repeat's records/s and latency percentiles (ns), and the
+/// first repeat's case for its files.
+#[derive(Default)]
+struct Point<'a> {
+    records_per_sec: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    p999: Vec<f64>,
+    max: Vec<f64>,
+    case: Option<&'a CaseResult>,
+}
 
-fn samples(run: &RunFile) -> Samples {
-    let mut out: Samples = BTreeMap::new();
+fn samples(run: &RunFile) -> BTreeMap<String, Point<'_>> {
+    let mut out: BTreeMap<String, Point<'_>> = BTreeMap::new();
     for c in run.cases.iter().filter(|c| c.status == CaseStatus::Ok) {
         let key = serde_json::to_string(&c.params).unwrap_or_default();
         let e = out.entry(key).or_default();
-        e.0.push(c.summary.records_per_sec);
-        e.1.push(c.summary.end_to_end_ns.p99 as f64);
+        let l = &c.summary.end_to_end_ns;
+        e.records_per_sec.push(c.summary.records_per_sec);
+        e.p50.push(l.p50 as f64);
+        e.p99.push(l.p99 as f64);
+        e.p999.push(l.p999 as f64);
+        e.max.push(l.max as f64);
+        e.case.get_or_insert(c);
     }
     out
 }
@@ -78,24 +95,37 @@ pub fn significant(a: &[f64], b: &[f64]) -> bool {
     t > t_critical(df)
 }
 
+/// One matched case's verdict.
+pub(crate) struct Row<'a> {
+    pub key: String,
+    pub base: Option<&'a CaseResult>,
+    pub cand: Option<&'a CaseResult>,
+    pub cells: Vec<String>,
+    pub verdict: &'static str,
+}
+
+fn pct(base: &[f64], cand: &[f64]) -> f64 {
+    (mean(cand) / mean(base).max(f64::MIN_POSITIVE) - 1.0) * 100.0
+}
+
 /// Compares; returns whether the candidate regressed.
 pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
     let (base, cand) = (load_run(&args.baseline)?, load_run(&args.candidate)?);
     let (bs, cs) = (samples(&base), samples(&cand));
     let mut regressed = false;
-    let mut out = String::from(
-        "| case | records/s base | records/s cand | change | p99 change | verdict |\n|---|---|---|---|---|---|\n",
-    );
     let mut method_threshold_only = false;
-    for (key, (bt, bl)) in &bs {
-        let Some((ct, cl)) = cs.get(key) else { continue };
-        let tput = (mean(ct) / mean(bt) - 1.0) * 100.0;
-        let lat = (mean(cl) / mean(bl).max(1.0) - 1.0) * 100.0;
-        let tested = bt.len() >= 3 && ct.len() >= 3;
+    let mut rows = Vec::new();
+    for (key, b) in &bs {
+        let Some(c) = cs.get(key) else { continue };
+        let tested = b.records_per_sec.len() >= 3 && c.records_per_sec.len() >= 3;
         method_threshold_only |= !tested;
         let real = |a: &[f64], b: &[f64], pct: f64| pct.abs() > args.threshold && (!tested || significant(a, b));
-        let worse = (tput < 0.0 && real(bt, ct, tput)) || (lat > 0.0 && real(bl, cl, lat));
-        let better = (tput > 0.0 && real(bt, ct, tput)) || (lat < 0.0 && real(bl, cl, lat));
+        let tput = pct(&b.records_per_sec, &c.records_per_sec);
+        let p99 = pct(&b.p99, &c.p99);
+        let worse = (tput < 0.0 && real(&b.records_per_sec, &c.records_per_sec, tput))
+            || (p99 > 0.0 && real(&b.p99, &c.p99, p99));
+        let better = (tput > 0.0 && real(&b.records_per_sec, &c.records_per_sec, tput))
+            || (p99 < 0.0 && real(&b.p99, &c.p99, p99));
         regressed |= worse;
         let verdict = if worse {
             "REGRESSION"
@@ -104,13 +134,28 @@ pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
         } else {
             "within noise"
         };
-        let _ = writeln!(
-            out,
-            "| {key} | {} | {} | {tput:+.1}% | {lat:+.1}% | {verdict} |",
-            human_count(mean(bt)),
-            human_count(mean(ct))
-        );
+        let name = b.case.map_or_else(|| key.clone(), crate::report::case_label);
+        rows.push(Row {
+            key: key.clone(),
+            base: b.case,
+            cand: c.case,
+            cells: vec![
+                name,
+                human_count(mean(&b.records_per_sec)),
+                human_count(mean(&c.records_per_sec)),
+                format!("{tput:+.1}%"),
+                format!("{:+.1}%", pct(&b.p50, &c.p50)),
+                format!("{p99:+.1}%"),
+                format!("{:+.1}%", pct(&b.p999, &c.p999)),
+                format!("{:+.1}%", pct(&b.max, &c.max)),
+                format!("{}/{}", b.records_per_sec.len(), c.records_per_sec.len()),
+                verdict.to_string(),
+            ],
+            verdict,
+        });
     }
+    let unmatched =
+        bs.keys().filter(|k| !cs.contains_key(*k)).count() + cs.keys().filter(|k| !bs.contains_key(*k)).count();
     let method = if method_threshold_only {
         format!(
             "Fewer than 3 repeats on some cases: changes beyond ±{}% count, without a significance test.",
@@ -119,15 +164,28 @@ pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
     } else {
         format!("Welch's t-test at 95% on the repeats, and a change beyond ±{}%.", args.threshold)
     };
+    let method = format!(
+        "{method} The verdict weighs records/s and p99; p50, p99.9 and max are shown. {unmatched} case(s) without a match on the other side."
+    );
+    let mut table = format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len()));
+    for r in &rows {
+        let _ = writeln!(table, "| {} |", r.cells.join(" | "));
+    }
     let text = format!(
-        "# kbench compare\n\nbaseline: {}\ncandidate: {}\n\n{method}\n\n{out}",
+        "# kbench compare\n\nbaseline: {}\ncandidate: {}\n\n{method}\n\n{table}",
         args.baseline.display(),
         args.candidate.display()
     );
     println!("{text}");
     crate::results::writer_atomic(&args.candidate.join("compare.md"), text.as_bytes())?;
+    let html = page::compare_html(&args.baseline, &args.candidate, &method, &rows)?;
+    crate::results::writer_atomic(&args.candidate.join("compare.html"), html.as_bytes())?;
     Ok(regressed)
 }
+
+/// Columns of the comparison table.
+pub(crate) const HEADER: [&str; 10] =
+    ["case", "records/s base", "records/s cand", "change", "p50", "p99", "p99.9", "max", "repeats", "verdict"];
 
 #[cfg(test)]
 mod tests {

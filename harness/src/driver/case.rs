@@ -12,7 +12,9 @@ use kbench_engine::log::TopicLog;
 use kbench_engine::producer::Producer;
 use kbench_engine::sender::BatchObserver;
 
+use super::consumers::ConsumerSide;
 use super::keys::KeyGenerator;
+use super::ledger::Ledger;
 use super::observer::StageObserver;
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
@@ -20,7 +22,8 @@ use super::plan::CasePlan;
 use super::worker::{Worker, WorkerReport};
 use crate::metrics::{CaseMetrics, Measured, RateSchedule, cpu_time};
 use crate::progress::Progress;
-use crate::results::schema::{CaseFiles, CaseStatus};
+use crate::results::latency_summary;
+use crate::results::schema::{CaseFiles, CaseStatus, ConsumerSummary};
 use crate::results::{CaseWriter, RunDir};
 
 /// How often the control thread collects an interval (the .hlog and CSV resolution).
@@ -38,6 +41,7 @@ pub(crate) struct CaseOutcome {
     pub sent: u64,
     pub lag: Duration,
     pub io_backend_effective: String,
+    pub consumers: Option<ConsumerSummary>,
 }
 
 /// Runs `plan` with its data under `data_root/<case id>/`.
@@ -62,6 +66,18 @@ pub(crate) fn run_case(
     let observer: Arc<dyn BatchObserver> = Arc::new(StageObserver::new(Arc::clone(&metrics), Arc::clone(&phase)));
 
     let producers = start_producers(plan, &log, &observer)?;
+    let ledger = plan.consumers.as_ref().map(|_| Arc::new(Ledger::new(plan.threads)));
+    let mut consumer_side = match (&plan.consumers, &ledger) {
+        (Some(c), Some(l)) => Some(ConsumerSide::start(
+            c.clone(),
+            Arc::clone(&log),
+            &data_dir.join("__consumer_offsets"),
+            Arc::clone(l),
+            Arc::clone(&phase),
+            epoch,
+        )?),
+        _ => None,
+    };
     let cores = if plan.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
     let mut workers: Vec<JoinHandle<WorkerReport>> = Vec::with_capacity(plan.threads as usize);
     let measure_start_at = epoch + plan.warmup;
@@ -80,6 +96,7 @@ pub(crate) fn run_case(
                 .map(|n| n / u64::from(plan.threads) + u64::from(u64::from(t) < n % u64::from(plan.threads))),
             sync: plan.sync,
             core: (!cores.is_empty()).then(|| cores[t as usize % cores.len()]),
+            ledger: ledger.as_ref().map(|l| (Arc::clone(l), t, epoch)),
         };
         let handle = std::thread::Builder::new()
             .name(format!("kbench-producer-{t}"))
@@ -119,8 +136,12 @@ pub(crate) fn run_case(
         if end_at.is_some_and(|end| now >= end) || (plan.count.is_some() && workers.iter().all(|w| w.is_finished())) {
             break;
         }
+        if let Some(side) = consumer_side.as_mut() {
+            side.apply_faults(now - measure_start)?;
+        }
         if now >= next_tick {
-            let iv = metrics.collect_interval(now);
+            let mut iv = metrics.collect_interval(now);
+            iv.consumer_lag = consumer_side.as_ref().map(ConsumerSide::lag);
             writer.write_interval(&iv)?;
             progress.update("measure", iv.records_per_sec, iv.e2e_p99_ns, now - measure_start);
             next_tick += INTERVAL;
@@ -142,8 +163,31 @@ pub(crate) fn run_case(
     }
     // With a count the phase ends when the last record is delivered; with a duration, at the stop.
     let end = if plan.count.is_some() { Instant::now() } else { stopped };
-    let last = metrics.collect_interval(Instant::now());
+    let mut last = metrics.collect_interval(Instant::now());
+    last.consumer_lag = consumer_side.as_ref().map(ConsumerSide::lag);
     writer.write_interval(&last)?;
+    let consumers = match (consumer_side.take(), &ledger, &plan.consumers) {
+        (Some(side), Some(ledger), Some(cp)) => {
+            let stats = Arc::clone(&side.stats);
+            side.drain_and_stop(cp.config.session_timeout + Duration::from_secs(5))?;
+            let a = ledger.accounting();
+            let secs = stopped.saturating_duration_since(measure_start).as_secs_f64().max(1e-9);
+            let processed = stats.processed.load(Ordering::Relaxed);
+            let latency = stats.latency.lock().unwrap_or_else(|p| p.into_inner());
+            Some(ConsumerSummary {
+                processed,
+                processed_per_sec: processed as f64 / secs,
+                end_to_end_ns: latency_summary(&latency),
+                acknowledged: a.acknowledged,
+                lost: a.lost,
+                duplicated: a.duplicated,
+                out_of_order: a.out_of_order,
+                rebalances: stats.rebalances.load(Ordering::Relaxed),
+                max_rebalance_pause_ms: stats.max_pause_ns.load(Ordering::Relaxed) as f64 / 1e6,
+            })
+        }
+        _ => None,
+    };
     let cpu = cpu_time().saturating_sub(cpu_start);
     let measured = metrics.finish(end);
     let files = writer.finish(&measured)?;
@@ -163,6 +207,7 @@ pub(crate) fn run_case(
         sent,
         lag,
         io_backend_effective,
+        consumers,
     })
 }
 

@@ -5,7 +5,9 @@
 //! and the run's [`results`](crate::results) and report are written from what came back.
 
 mod case;
+mod consumers;
 pub(crate) mod keys;
+mod ledger;
 mod observer;
 pub(crate) mod payload;
 mod phase;
@@ -109,7 +111,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         {
             Ok(outcome) => {
                 run.environment.io_backend_effective = outcome.io_backend_effective.clone();
-                let summary = results::summarize(
+                let mut summary = results::summarize(
                     &outcome.measured,
                     plan.rate,
                     outcome.duration,
@@ -118,6 +120,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                     outcome.cpu,
                     plan.producer.batch_size,
                 );
+                summary.consumers = outcome.consumers.clone();
                 CaseResult {
                     id: case.id.clone(),
                     index: case.index,

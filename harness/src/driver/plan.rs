@@ -10,6 +10,7 @@ use kbench_engine::partitioner::PartitionerKind;
 use kbench_engine::producer::{Acks, ProducerConfig};
 use kbench_engine::record::RecordHeader;
 
+use super::consumers::{ConsumersPlan, consumer_config};
 use crate::workload::{self, Case, EngineKind, KeySpec, SendMode, Sharing, ValueSpec};
 
 /// Everything `case::run_case` needs.
@@ -33,6 +34,7 @@ pub(crate) struct CasePlan {
     pub value: ValueSpec,
     pub headers: Vec<RecordHeader>,
     pub seed: u64,
+    pub consumers: Option<ConsumersPlan>,
 }
 
 impl CasePlan {
@@ -129,6 +131,15 @@ impl CasePlan {
                 })
                 .collect(),
             seed: w.records.seed.wrapping_add(u64::from(case.repeat)),
+            consumers: w.consumers.as_ref().map(|c| ConsumersPlan {
+                members: c.members,
+                strategy: c.strategy,
+                workers: c.workers,
+                commit: c.commit,
+                config: consumer_config(c),
+                processing: c.processing.0,
+                faults: c.faults.iter().map(|f| (f.at.0, f.action)).collect(),
+            }),
         })
     }
 }

@@ -54,6 +54,7 @@ fn read_disk_baseline(path: &Path, refs: &mut References) {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { return };
     refs.disk_write_bytes_per_sec = json.get("fio_write_bytes_per_sec").and_then(serde_json::Value::as_f64);
     refs.disk_fsyncs_per_sec = json.get("fio_fsyncs_per_sec").and_then(serde_json::Value::as_f64);
+    refs.disk_read_bytes_per_sec = json.get("fio_read_bytes_per_sec").and_then(serde_json::Value::as_f64);
     if refs.disk_write_bytes_per_sec.is_some() || refs.disk_fsyncs_per_sec.is_some() {
         refs.disk_source = Some(path.display().to_string());
     }

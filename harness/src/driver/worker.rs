@@ -14,6 +14,7 @@ use kbench_engine::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kbench_engine::record::RecordHeader;
 
 use super::keys::KeyGenerator;
+use super::ledger::{ID_HEADER, Ledger, RecordId};
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
 use crate::metrics::{CaseMetrics, RateSchedule, Stage, StageRecorder};
@@ -32,6 +33,8 @@ pub(crate) struct Worker {
     pub quota: Option<u64>,
     pub sync: bool,
     pub core: Option<core_affinity::CoreId>,
+    /// With consumers: the delivery ledger, this thread's number and the case's epoch (record ids).
+    pub ledger: Option<(Arc<Ledger>, u32, Instant)>,
 }
 
 /// What a thread reports when it stops.
@@ -45,6 +48,7 @@ pub(crate) struct WorkerReport {
 
 struct InFlight {
     future: DeliveryFuture,
+    seq: u64,
     due: Instant,
     sent: Instant,
     bytes: u64,
@@ -58,6 +62,8 @@ impl Worker {
         let mut rec = self.metrics.recorder();
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut report = WorkerReport::default();
+        let mut seq = 0u64;
+        let mut headers = self.headers.clone();
         while !self.stop.load(Ordering::Relaxed) {
             if self.quota.is_some_and(|q| report.sent >= q) {
                 break;
@@ -77,8 +83,16 @@ impl Worker {
             let key = self.keys.next();
             let value = self.values.next();
             let bytes = (value.len() + key.map_or(0, <[u8]>::len)) as u64;
-            let record =
-                ProducerRecord { key, value: Some(value), headers: &self.headers, ..ProducerRecord::default() };
+            if let Some((_, thread, epoch)) = &self.ledger {
+                let id = RecordId {
+                    thread: *thread,
+                    seq,
+                    scheduled_ns: due.saturating_duration_since(*epoch).as_nanos() as u64,
+                };
+                headers.truncate(self.headers.len());
+                headers.push(RecordHeader { key: ID_HEADER.into(), value: Some(id.encode()) });
+            }
+            let record = ProducerRecord { key, value: Some(value), headers: &headers, ..ProducerRecord::default() };
             let sent = Instant::now();
             let outcome = self.producer.send(&record);
             let measured = self.phase.is_measuring(due);
@@ -86,13 +100,14 @@ impl Worker {
                 rec.record(Stage::Send, sent.elapsed().as_nanos() as u64);
                 report.sent += 1;
             }
+            seq += 1;
             match outcome {
                 Ok(future) if self.sync => {
-                    let entry = InFlight { future, due, sent, bytes };
+                    let entry = InFlight { future, seq: seq - 1, due, sent, bytes };
                     self.finish(entry, &mut rec);
                 }
                 Ok(future) => {
-                    in_flight.push_back(InFlight { future, due, sent, bytes });
+                    in_flight.push_back(InFlight { future, seq: seq - 1, due, sent, bytes });
                     self.collect(&mut in_flight, &mut rec, false);
                 }
                 Err(e) => {
@@ -134,9 +149,12 @@ impl Worker {
     }
 
     fn finish(&self, entry: InFlight, rec: &mut StageRecorder) {
-        let InFlight { future, due, sent, bytes } = entry;
+        let InFlight { future, seq, due, sent, bytes } = entry;
         let completed_at = future.completed_at();
         let outcome = future.get();
+        if let (Ok(_), Some((ledger, thread, _))) = (&outcome, &self.ledger) {
+            ledger.acknowledged(*thread, seq);
+        }
         if !self.phase.is_measuring(due) {
             return;
         }

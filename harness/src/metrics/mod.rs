@@ -135,6 +135,8 @@ pub struct Interval {
     pub mb_per_sec: f64,
     /// p99 of e2e in the interval.
     pub e2e_p99_ns: u64,
+    /// The consumer group's lag at the end of the interval (records), when the case has consumers.
+    pub consumer_lag: Option<u64>,
 }
 
 /// Totals of the measured phase.
@@ -259,6 +261,7 @@ impl CaseMetrics {
             mb_per_sec: taken.bytes as f64 / secs / 1e6,
             records: taken.records,
             stages: taken.stages,
+            consumer_lag: None,
         }
     }
 
@@ -324,12 +327,18 @@ mod tests {
 
     #[test]
     fn cpu_time_advances() {
+        // Busy-spin (black-boxed, so it cannot be folded away) until the
+        // process's CPU time moves; the kernel accounts it in ticks, so give
+        // it two seconds of wall time before calling it stuck.
         let a = cpu_time();
+        let start = Instant::now();
         let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_add(i * i);
+        while cpu_time() <= a {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_add(i * i));
+            }
+            assert!(start.elapsed() < Duration::from_secs(2), "cpu_time() did not advance in 2 s of spinning");
         }
-        std::hint::black_box(x);
         assert!(cpu_time() > a);
     }
 }

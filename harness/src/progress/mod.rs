@@ -126,6 +126,20 @@ pub fn human_count(v: f64) -> String {
     }
 }
 
+/// A case's headline figures as the tables print them: records/s, MB/s, p50, p99, p99.9 and max
+/// end-to-end latency, batch fill.
+pub fn summary_cells(s: &crate::results::schema::Summary) -> [String; 7] {
+    [
+        human_count(s.records_per_sec),
+        format!("{:.1}", s.bytes_per_sec / 1e6),
+        human_ns(s.end_to_end_ns.p50 as f64),
+        human_ns(s.end_to_end_ns.p99 as f64),
+        human_ns(s.end_to_end_ns.p999 as f64),
+        human_ns(s.end_to_end_ns.max as f64),
+        format!("{:.0}%", s.batch_fill * 100.0),
+    ]
+}
+
 /// `850ns`, `12.3µs`, `4.5ms`, `1.20s`.
 pub fn human_ns(ns: f64) -> String {
     if ns >= 1e9 {
@@ -155,18 +169,11 @@ pub fn summary_table(run: &RunFile) -> String {
     ]];
     for c in &run.cases {
         let s = &c.summary;
-        rows.push(vec![
-            c.id.clone(),
-            human_count(s.records_per_sec),
-            format!("{:.1}", s.bytes_per_sec / 1e6),
-            human_ns(s.end_to_end_ns.p50 as f64),
-            human_ns(s.end_to_end_ns.p99 as f64),
-            human_ns(s.end_to_end_ns.p999 as f64),
-            human_ns(s.end_to_end_ns.max as f64),
-            format!("{:.0}%", s.batch_fill * 100.0),
-            format!("{:.2}", s.compression_ratio),
-            format!("{:?}{}", c.status, if s.saturated { " saturated" } else { "" }).to_lowercase(),
-        ]);
+        let mut row = vec![c.id.clone()];
+        row.extend(summary_cells(s));
+        row.push(format!("{:.2}", s.compression_ratio));
+        row.push(format!("{:?}{}", c.status, if s.saturated { " saturated" } else { "" }).to_lowercase());
+        rows.push(row);
     }
     let widths: Vec<usize> =
         (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();

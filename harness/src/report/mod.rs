@@ -1,12 +1,15 @@
 //! `report.md` and `report.html` of a run, rebuilt from run.json alone: machine facts, one table of
 //! every case, and the winners (highest throughput, lowest p99, best throughput within a p99 budget).
 
+pub(crate) mod charts;
+pub(crate) mod figures;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::progress::{human_count, human_ns};
+use crate::progress::{human_count, human_ns, summary_cells};
 use crate::results::schema::{CaseResult, CaseStatus, RunFile};
 use crate::results::{load_run, writer_atomic};
 
@@ -56,7 +59,8 @@ fn winners(run: &RunFile, budget_ms: Option<f64>) -> Winners<'_> {
     }
 }
 
-fn params(c: &CaseResult) -> String {
+/// A case named by its swept parameters (`batch.size=16384, linger.ms=5`), or its id.
+pub(crate) fn case_label(c: &CaseResult) -> String {
     if c.params.is_empty() {
         return c.id.clone();
     }
@@ -69,8 +73,8 @@ fn params(c: &CaseResult) -> String {
 
 fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
     let keys: Vec<String> = run.cases.first().map(|c| c.params.keys().cloned().collect()).unwrap_or_default();
-    let mut header: Vec<String> =
-        keys.iter().map(|k| k.rsplit_once('.').map_or(k.as_str(), |(_, f)| f).to_string()).collect();
+    let mut header: Vec<String> = vec!["#".into()];
+    header.extend(keys.iter().map(|k| figures::short_key(k).to_string()));
     header.extend(
         [
             "repeat",
@@ -87,32 +91,41 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
         ]
         .map(String::from),
     );
+    let consumers = run.cases.iter().any(|c| c.summary.consumers.is_some());
+    if consumers {
+        header.extend(
+            ["consumed/s", "consume p99", "lost", "duplicated", "out of order", "rebalance pause"].map(String::from),
+        );
+    }
     let body = run
         .cases
         .iter()
         .map(|c| {
             let s = &c.summary;
-            let mut r: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    c.params
-                        .get(k)
-                        .map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                })
-                .collect();
+            let mut r: Vec<String> = vec![figures::case_tag(c)];
+            r.extend(keys.iter().map(|k| {
+                c.params.get(k).map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            }));
+            r.push(c.repeat.to_string());
+            r.extend(summary_cells(s));
             r.extend([
-                c.repeat.to_string(),
-                human_count(s.records_per_sec),
-                format!("{:.1}", s.bytes_per_sec / 1e6),
-                human_ns(s.end_to_end_ns.p50 as f64),
-                human_ns(s.end_to_end_ns.p99 as f64),
-                human_ns(s.end_to_end_ns.p999 as f64),
-                human_ns(s.end_to_end_ns.max as f64),
-                format!("{:.0}%", s.batch_fill * 100.0),
                 format!("{:.3}", s.compression_ratio),
                 if s.saturated { "yes".into() } else { "no".into() },
                 format!("{:?}", c.status).to_lowercase(),
             ]);
+            if consumers {
+                match &s.consumers {
+                    Some(k) => r.extend([
+                        human_count(k.processed_per_sec),
+                        human_ns(k.end_to_end_ns.p99 as f64),
+                        k.lost.to_string(),
+                        k.duplicated.to_string(),
+                        k.out_of_order.to_string(),
+                        format!("{:.0}ms", k.max_rebalance_pause_ms),
+                    ]),
+                    None => r.extend(std::iter::repeat_n(String::new(), 6)),
+                }
+            }
             r
         })
         .collect();
@@ -171,11 +184,29 @@ fn facts(run: &RunFile) -> Vec<(String, String)> {
     f
 }
 
+/// What the table's figures mean.
+fn notes(run: &RunFile) -> Vec<String> {
+    let mut n = vec![
+        "Latency is end-to-end delivery latency (from the scheduled send in open loop). Charts are in report.html."
+            .to_string(),
+    ];
+    if run.cases.iter().any(|c| c.summary.consumers.is_some()) {
+        n.push(
+            "Consumer columns: records processed per second, p99 from the scheduled send to the end of processing, and the \
+             delivery accounting of the whole case: acknowledged records never processed (lost), processed more than once \
+             (duplicated), processed before an earlier record of the same producer thread and key (out of order); and the \
+             longest poll that included a rebalance."
+                .into(),
+        );
+    }
+    n
+}
+
 fn winner_lines(w: &Winners<'_>) -> Vec<String> {
     let line = |label: &str, c: Option<&CaseResult>| match c {
         Some(c) => format!(
             "{label}: {} — {} records/s, p99 {}",
-            params(c),
+            case_label(c),
             human_count(c.summary.records_per_sec),
             human_ns(c.summary.end_to_end_ns.p99 as f64)
         ),
@@ -201,7 +232,11 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
     for l in winner_lines(&w) {
         let _ = writeln!(md, "- {l}");
     }
-    md.push_str("\nLatency is end-to-end delivery latency (from the scheduled send in open loop).\n\n## Cases\n\n");
+    md.push('\n');
+    for n in notes(&run) {
+        let _ = writeln!(md, "{n}");
+    }
+    md.push_str("\n## Cases\n\n");
     let _ = writeln!(md, "| {} |", header.join(" | "));
     let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
     for r in &body {
@@ -210,7 +245,7 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
     writer_atomic(&run_dir.join("report.md"), md.as_bytes()).context("writing report.md")?;
 
     let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kbench report</title><style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}</style></head><body>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kbench report</title><style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px;max-width:880px}.warn{color:#a40}</style></head><body>",
     );
     let _ = write!(html, "<h1>kbench report: {}</h1><p>{}</p><ul>", esc(&run.name), esc(&run.description));
     for (k, v) in facts(&run) {
@@ -220,7 +255,11 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
     for l in winner_lines(&w) {
         let _ = write!(html, "<p>{}</p>", esc(&l));
     }
-    html.push_str("</div><p>Latency is end-to-end delivery latency (from the scheduled send in open loop).</p><h2>Cases</h2><table><tr>");
+    html.push_str("</div>");
+    for n in notes(&run) {
+        let _ = write!(html, "<p>{}</p>", esc(&n));
+    }
+    html.push_str("<h2>Cases</h2><table><tr>");
     for h in &header {
         let _ = write!(html, "<th>{}</th>", esc(h));
     }
@@ -232,11 +271,23 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
         }
         html.push_str("</tr>");
     }
-    html.push_str("</table></body></html>\n");
+    html.push_str("</table>");
+    let mut problems = Vec::new();
+    let figs = figures::figures(&run, run_dir, &mut problems);
+    html.push_str("<h2>Charts</h2>");
+    for p in &problems {
+        let _ = write!(html, "<p class=\"warn\">Not drawn: {}</p>", esc(p));
+    }
+    for f in &figs {
+        let svg = charts::render(&f.chart)?;
+        let _ = write!(html, "<figure>{svg}<figcaption>{}</figcaption></figure>", esc(&f.caption));
+    }
+    html.push_str("</body></html>\n");
     writer_atomic(&run_dir.join("report.html"), html.as_bytes()).context("writing report.html")?;
     Ok(())
 }
 
-fn esc(s: &str) -> String {
+/// HTML-escapes text.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

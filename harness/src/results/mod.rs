@@ -1,6 +1,7 @@
 //! The run directory (docs/RESULTS-FORMAT.md): `run.json`, and per case an HdrHistogram interval log,
 //! a per-second CSV and a percentile distribution. Every file is written atomically.
 
+pub mod case_files;
 mod environment;
 pub mod schema;
 mod writer;
@@ -83,6 +84,7 @@ pub fn summarize(
         compression_ratio: if m.uncompressed > 0 { m.compressed as f64 / m.uncompressed as f64 } else { 1.0 },
         cpu_seconds: cpu.as_secs_f64(),
         cpu_utilization: cpu.as_secs_f64() / (secs * cpus),
+        consumers: None,
     }
 }
 

@@ -81,6 +81,9 @@ pub struct References {
     pub disk_write_bytes_per_sec: Option<f64>,
     /// fsyncs per second measured by fio for the workload's write size, when known.
     pub disk_fsyncs_per_sec: Option<f64>,
+    /// Sequential read bytes/s from a cold page cache measured by fio, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_read_bytes_per_sec: Option<f64>,
     /// Where the disk figures came from (a file path), when present.
     pub disk_source: Option<String>,
     /// Raw single-core compression speed of each codec in input bytes/s, measured at run start on the
@@ -175,6 +178,33 @@ pub struct Summary {
     pub cpu_seconds: f64,
     /// cpu_seconds / (duration_sec x cpu_count).
     pub cpu_utilization: f64,
+    /// The consumer group's figures, when the workload has `consumers:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumers: Option<ConsumerSummary>,
+}
+
+/// What the consumers did, and the delivery accounting over the whole case (warmup included: every
+/// record sent is tracked).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConsumerSummary {
+    /// Records processed whose scheduled send fell in the measured phase.
+    pub processed: u64,
+    /// `processed` / measured duration.
+    pub processed_per_sec: f64,
+    /// From the scheduled send to the end of processing, ns.
+    pub end_to_end_ns: LatencySummary,
+    /// Records whose delivery the producers saw acknowledged.
+    pub acknowledged: u64,
+    /// Acknowledged records never processed.
+    pub lost: u64,
+    /// Processings beyond the first of a record.
+    pub duplicated: u64,
+    /// Records processed before an earlier record of the same producer thread and key.
+    pub out_of_order: u64,
+    /// Rebalances the members went through.
+    pub rebalances: u64,
+    /// Longest poll that included a rebalance, ms.
+    pub max_rebalance_pause_ms: f64,
 }
 
 /// Percentiles of one HdrHistogram (3 significant digits); values in the unit its name says.

@@ -60,7 +60,7 @@ impl RunDir {
         let dir = self.path.join(&rel);
         std::fs::create_dir_all(&dir)?;
         let mut csv = String::from(
-            "elapsed_sec,records,records_per_sec,mb_per_sec,e2e_p50_ns,e2e_p99_ns,e2e_p999_ns,e2e_max_ns\n",
+            "elapsed_sec,records,records_per_sec,mb_per_sec,e2e_p50_ns,e2e_p99_ns,e2e_p999_ns,e2e_max_ns,consumer_lag\n",
         );
         csv.reserve(4096);
         Ok(CaseWriter { dir, rel, start, hlog: Vec::new(), csv, intervals: Vec::new() })
@@ -84,14 +84,15 @@ impl CaseWriter {
         let e2e = &iv.stages[0];
         let end = (iv.start + iv.length).as_secs_f64();
         self.csv.push_str(&format!(
-            "{end:.3},{},{:.1},{:.3},{},{},{},{}\n",
+            "{end:.3},{},{:.1},{:.3},{},{},{},{},{}\n",
             iv.records,
             iv.records_per_sec,
             iv.mb_per_sec,
             e2e.value_at_quantile(0.5),
             e2e.value_at_quantile(0.99),
             e2e.value_at_quantile(0.999),
-            if e2e.is_empty() { 0 } else { e2e.max() }
+            if e2e.is_empty() { 0 } else { e2e.max() },
+            iv.consumer_lag.map_or_else(String::new, |l| l.to_string())
         ));
         self.intervals.push(iv.clone());
         Ok(())

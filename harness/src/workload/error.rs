@@ -34,7 +34,36 @@ impl std::error::Error for WorkloadError {}
 
 /// Every key a section accepts, for suggestions.
 pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
-    ("", &["name", "description", "engine", "topic", "producer", "records", "sweep", "sweep_mode", "repeat"]),
+    (
+        "",
+        &[
+            "name",
+            "description",
+            "engine",
+            "topic",
+            "producer",
+            "records",
+            "consumers",
+            "sweep",
+            "sweep_mode",
+            "repeat",
+        ],
+    ),
+    (
+        "consumers",
+        &[
+            "members",
+            "strategy",
+            "workers",
+            "commit",
+            "auto.commit.interval.ms",
+            "partition.assignment.strategy",
+            "max.poll.records",
+            "session.timeout.ms",
+            "processing",
+            "faults",
+        ],
+    ),
     ("engine", &["kind", "io", "bootstrap.servers", "data_dir"]),
     (
         "topic",

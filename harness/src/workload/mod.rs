@@ -175,12 +175,22 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     if w.topic.flush_messages == Some(0) {
         return fail("topic", "flush.messages", "must be at least 1 (or null for never)".into());
     }
-    if w.topic.direct_io {
-        return fail(
-            "topic",
-            "direct_io",
-            "O_DIRECT writes are not implemented yet; remove the key or set false".into(),
-        );
+    if let Some(c) = &w.consumers {
+        if w.engine.io == IoKind::Discard {
+            return fail("engine", "io", "consumers read the log back: use io_uring or pwrite, not discard".into());
+        }
+        if c.members > 64 {
+            return fail("consumers", "members", format!("must be at most 64, got {}", c.members));
+        }
+        if c.workers == 0 || c.workers > 256 {
+            return fail("consumers", "workers", format!("must be between 1 and 256, got {}", c.workers));
+        }
+        if c.max_poll_records == 0 {
+            return fail("consumers", "max.poll.records", "must be at least 1".into());
+        }
+        if c.session_timeout_ms == 0 {
+            return fail("consumers", "session.timeout.ms", "must be at least 1".into());
+        }
     }
     let p = &w.producer;
     if p.threads == 0 || p.threads > 1024 {

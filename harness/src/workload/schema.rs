@@ -40,6 +40,10 @@ const_default!(zipf_s, f64, 1.0);
 const_default!(key_size, usize, 16);
 const_default!(value_size, Size, Size(100));
 const_default!(seed, u64, 42);
+const_default!(auto_commit_interval_ms, u64, 5000);
+const_default!(max_poll_records, u32, 500);
+const_default!(session_timeout_ms, u64, 45_000);
+const_default!(workers, u32, 4);
 
 /// The whole file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +65,9 @@ pub struct Workload {
     pub producer: ProducerSpec,
     /// What to send, how long and how fast.
     pub records: RecordsSpec,
+    /// Consumers reading the topic back while it is written, with delivery accounting (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumers: Option<ConsumersSpec>,
     /// `section.key: [values]`.
     #[serde(default)]
     pub sweep: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
@@ -463,4 +470,101 @@ impl Default for RecordsSpec {
     fn default() -> Self {
         serde_json::from_value(serde_json::json!({})).expect("every records key has a default")
     }
+}
+
+/// `consumers:` — one consumer group reading the topic back during the case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumersSpec {
+    /// Group members at the start (consumers, each on its own thread).
+    #[serde(default = "one_u32")]
+    pub members: u32,
+    /// `per-thread` (each member processes what it polls) or `worker-pool` (each member hands its
+    /// records to `workers` processing threads and polls on).
+    #[serde(default)]
+    pub strategy: ConsumerStrategy,
+    /// Processing threads per member with `worker-pool`.
+    #[serde(default = "workers")]
+    pub workers: u32,
+    /// When offsets are committed: `auto` (Kafka's enable.auto.commit), `after-poll` (commitSync
+    /// right after each poll, before processing), `after-processing` (commitSync once a poll's
+    /// records are processed).
+    #[serde(default)]
+    pub commit: CommitMode,
+    /// `auto.commit.interval.ms` (with `commit: auto`).
+    #[serde(default = "auto_commit_interval_ms", rename = "auto.commit.interval.ms")]
+    pub auto_commit_interval_ms: u64,
+    /// `partition.assignment.strategy`: `range` or `roundrobin`.
+    #[serde(default, rename = "partition.assignment.strategy")]
+    pub partition_assignment_strategy: AssignmentSpec,
+    /// `max.poll.records`.
+    #[serde(default = "max_poll_records", rename = "max.poll.records")]
+    pub max_poll_records: u32,
+    /// `session.timeout.ms`: how long a crashed member holds its partitions.
+    #[serde(default = "session_timeout_ms", rename = "session.timeout.ms")]
+    pub session_timeout_ms: u64,
+    /// Processing time per record (a busy wait), e.g. `50us`.
+    #[serde(default)]
+    pub processing: DurationSpec,
+    /// Faults, at times from the start of the measured phase.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// How a member's records are processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsumerStrategy {
+    /// One consumer per thread, processing what it polls.
+    #[default]
+    PerThread,
+    /// One polling consumer handing records to a pool of workers.
+    WorkerPool,
+}
+
+/// When offsets are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitMode {
+    /// Kafka's auto commit, every auto.commit.interval.ms at poll.
+    #[default]
+    Auto,
+    /// commitSync right after each poll, before processing (at-most-once).
+    AfterPoll,
+    /// commitSync after the poll's records are processed (at-least-once).
+    AfterProcessing,
+}
+
+/// `partition.assignment.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssignmentSpec {
+    /// Kafka's RangeAssignor.
+    #[default]
+    Range,
+    /// Kafka's RoundRobinAssignor.
+    Roundrobin,
+}
+
+/// One consumer fault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// When, from the start of the measured phase.
+    pub at: DurationSpec,
+    /// `crash` (the newest member stops without committing or leaving: its partitions wait for
+    /// session.timeout.ms), `remove` (the newest member closes cleanly), `add` (a member joins).
+    pub action: FaultAction,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultAction {
+    /// Stop a member without commit or LeaveGroup.
+    Crash,
+    /// Close a member cleanly.
+    Remove,
+    /// Start one more member.
+    Add,
 }

@@ -23,7 +23,7 @@ pub struct Case {
 }
 
 /// Sections that hold keys, longest first so `records.key.size` finds `records.key`.
-const SECTIONS: &[&str] = &["records.key", "records.value", "engine", "topic", "producer", "records"];
+const SECTIONS: &[&str] = &["records.key", "records.value", "engine", "topic", "producer", "records", "consumers"];
 
 /// The workload with `key` (`section.key`, or a top-level key) set to `value`, re-checked by type.
 pub(crate) fn with_value(w: &Workload, key: &str, value: &serde_json::Value) -> Result<Workload, String> {

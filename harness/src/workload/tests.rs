@@ -119,6 +119,14 @@ fn overrides_apply_before_validation() {
 }
 
 #[test]
+fn direct_io_is_accepted_and_reaches_the_case() {
+    let w = load_text("name: t\nrecords: { count: 5 }\ntopic: { direct_io: true }\n").unwrap();
+    assert!(w.topic.direct_io);
+    let e = load_text("name: t\nrecords: { count: 5 }\ntopic: { direct_io: maybe }\n").unwrap_err();
+    assert!(e.to_string().contains("w.yaml:3:21") && e.to_string().contains("boolean"), "{e}");
+}
+
+#[test]
 fn shipped_workloads_all_validate() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads");
     let mut n = 0;

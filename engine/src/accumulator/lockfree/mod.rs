@@ -15,154 +15,24 @@
 //! sealed and fully committed (`committed == reserved`, read with Acquire), so the bytes it reads are
 //! complete. The drainer seals lingering batches itself. Only buffer.memory exhaustion blocks.
 
-use std::cell::UnsafeCell;
+mod batch;
+mod buffer;
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
-use crossbeam_queue::SegQueue;
-
+use self::batch::{Batch, Claim};
 use super::control::Control;
-use super::{AccumulatorConfig, Appended, DrainedBatch, ProduceResult, RecordAccumulator};
+use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator};
 use crate::error::Result;
-use crate::record::{RECORD_BATCH_OVERHEAD, RecordHeader, record_size, write_record};
+use crate::record::{RecordHeader, RecordParts};
+use crate::sync::{ArcSlot, Mutex, Queue};
 
-const SEALED: u64 = 1 << 63;
-const COUNT_SHIFT: u32 = 32;
-const COUNT_MASK: u64 = (1 << 31) - 1;
-const BYTES_MASK: u64 = (1 << 32) - 1;
 /// How soon the drainer looks again at a sealed batch whose appenders have not all committed.
 const COMMIT_RECHECK: Duration = Duration::from_micros(50);
-
-/// One batch under construction.
-struct Batch {
-    partition: u32,
-    seq: u64,
-    base_timestamp: i64,
-    created: Instant,
-    cap: usize,
-    /// sealed bit | count << 32 | reserved bytes (header included).
-    state: AtomicU64,
-    /// Bytes whose records are fully written (header included).
-    committed: AtomicU64,
-    max_timestamp: AtomicI64,
-    result: Arc<ProduceResult>,
-    /// Start of `buffer`'s storage, for appenders' disjoint writes.
-    base: *mut u8,
-    /// Owned by the batch until the drainer takes it (once, see `take_buffer`).
-    buffer: UnsafeCell<Vec<u8>>,
-    taken: AtomicBool,
-}
-
-// SAFETY: the raw pointer and the UnsafeCell are only used under the batch's protocol: appenders write
-// through `base` only into byte ranges they claimed exclusively with a CAS on `state`, and the buffer
-// is moved out only by the single drainer after the batch is sealed and every claimed range is
-// committed (see `take_buffer`). Everything else is atomics or immutable after publication.
-unsafe impl Send for Batch {}
-// SAFETY: as above; shared access never creates overlapping mutable access.
-unsafe impl Sync for Batch {}
-
-enum Claim {
-    Done { offset_delta: u32, size: usize, full: bool },
-    NoRoom,
-    Sealed,
-}
-
-impl Batch {
-    fn new(partition: u32, seq: u64, base_timestamp: i64, mut buffer: Vec<u8>) -> Self {
-        let cap = buffer.len();
-        let base = buffer.as_mut_ptr();
-        Batch {
-            partition,
-            seq,
-            base_timestamp,
-            created: Instant::now(),
-            cap,
-            state: AtomicU64::new(RECORD_BATCH_OVERHEAD as u64),
-            committed: AtomicU64::new(RECORD_BATCH_OVERHEAD as u64),
-            max_timestamp: AtomicI64::new(base_timestamp),
-            result: Arc::new(ProduceResult::new()),
-            base,
-            buffer: UnsafeCell::new(buffer),
-            taken: AtomicBool::new(false),
-        }
-    }
-
-    fn count(state: u64) -> u64 {
-        (state >> COUNT_SHIFT) & COUNT_MASK
-    }
-
-    fn try_append(&self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader]) -> Claim {
-        let delta = timestamp.wrapping_sub(self.base_timestamp);
-        let mut s = self.state.load(Ordering::Acquire);
-        let (offset_delta, pos, size) = loop {
-            if s & SEALED != 0 {
-                return Claim::Sealed;
-            }
-            let count = Self::count(s);
-            let bytes = s & BYTES_MASK;
-            if count >= COUNT_MASK || count > i32::MAX as u64 {
-                return Claim::NoRoom;
-            }
-            let size = record_size(delta, count as i32, key, value, headers);
-            if bytes as usize + size > self.cap {
-                return Claim::NoRoom;
-            }
-            let next = s + (1 << COUNT_SHIFT) + size as u64;
-            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break (count as u32, bytes as usize, size),
-                Err(actual) => s = actual,
-            }
-        };
-        // SAFETY: the CAS above gave this thread exclusive ownership of bytes [pos, pos + size) of the
-        // buffer: claims only move the end forward and never overlap, the range lies within `cap`
-        // (checked against the claimed end), and the buffer cannot be taken by the drainer before this
-        // thread's commit below makes `committed` reach the reserved end. The buffer is initialised
-        // (pool buffers are zero-filled), so a `&mut [u8]` over it is valid.
-        let slot = unsafe { std::slice::from_raw_parts_mut(self.base.add(pos), size) };
-        let written = write_record(slot, delta, offset_delta as i32, key, value, headers);
-        debug_assert_eq!(written, size);
-        self.max_timestamp.fetch_max(timestamp, Ordering::Relaxed);
-        self.committed.fetch_add(size as u64, Ordering::Release);
-        // Full when a record like this one would not fit again: ready now rather than on the next miss.
-        let full = pos + 2 * size > self.cap;
-        Claim::Done { offset_delta, size, full }
-    }
-
-    /// Sets the sealed bit; true for the one thread that set it.
-    fn seal(&self) -> bool {
-        self.state.fetch_or(SEALED, Ordering::AcqRel) & SEALED == 0
-    }
-
-    fn is_sealed(&self) -> bool {
-        self.state.load(Ordering::Acquire) & SEALED != 0
-    }
-
-    fn is_empty(&self) -> bool {
-        Self::count(self.state.load(Ordering::Acquire)) == 0
-    }
-
-    /// Sealed, and every claimed record written.
-    fn is_complete(&self) -> bool {
-        let s = self.state.load(Ordering::Acquire);
-        s & SEALED != 0 && self.committed.load(Ordering::Acquire) == s & BYTES_MASK
-    }
-
-    /// Moves the buffer out, cut to the batch's length. Drainer only, once, after `is_complete`.
-    fn take_buffer(&self) -> Vec<u8> {
-        let already = self.taken.swap(true, Ordering::AcqRel);
-        assert!(!already, "a batch's buffer is taken once");
-        let len = (self.state.load(Ordering::Acquire) & BYTES_MASK) as usize;
-        // SAFETY: the batch is sealed (no new claims) and `committed` equals the reserved end (every
-        // claimed range written and published with Release, read with Acquire in `is_complete`), so no
-        // appender touches the buffer any more; `taken` guarantees this happens once.
-        let mut buffer = std::mem::take(unsafe { &mut *self.buffer.get() });
-        buffer.truncate(len);
-        buffer
-    }
-}
 
 /// The drainer's own bookkeeping (only the sender locks it; `has_undrained` peeks).
 #[derive(Default)]
@@ -178,9 +48,9 @@ struct DrainState {
 /// See the module docs.
 pub(crate) struct LockFreeAccumulator {
     control: Control,
-    slots: Box<[ArcSwapOption<Batch>]>,
-    opened: SegQueue<Arc<Batch>>,
-    sealed: SegQueue<Arc<Batch>>,
+    slots: Box<[ArcSlot<Batch>]>,
+    opened: Queue<Arc<Batch>>,
+    sealed: Queue<Arc<Batch>>,
     drain: Mutex<DrainState>,
 }
 
@@ -195,9 +65,9 @@ impl LockFreeAccumulator {
         let partitions = config.partitions as usize;
         LockFreeAccumulator {
             control: Control::new(config),
-            slots: (0..partitions).map(|_| ArcSwapOption::empty()).collect(),
-            opened: SegQueue::new(),
-            sealed: SegQueue::new(),
+            slots: (0..partitions).map(|_| ArcSlot::empty()).collect(),
+            opened: Queue::new(),
+            sealed: Queue::new(),
             drain: Mutex::new(DrainState { expected: vec![0; partitions], ..DrainState::default() }),
         }
     }
@@ -218,13 +88,14 @@ impl RecordAccumulator for LockFreeAccumulator {
         headers: &[RecordHeader],
     ) -> Result<Appended> {
         self.control.check_open()?;
-        let upper = self.control.checked_upper_bound(key, value, headers)?;
+        let parts = RecordParts::new(key, value, headers);
+        let upper = self.control.checked_upper_bound(&parts)?;
         let slot = &self.slots[partition as usize];
         let mut new_batch_created = false;
         loop {
             let current = slot.load();
             if let Some(batch) = current.as_ref() {
-                match batch.try_append(timestamp, key, value, headers) {
+                match batch.try_append(timestamp, &parts) {
                     Claim::Done { offset_delta, size, full } => {
                         let batch_is_full = full && batch.seal();
                         let result = Arc::clone(&batch.result);
@@ -253,13 +124,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
             let fresh = Arc::new(Batch::new(partition, seq, timestamp, buffer));
-            let previous = slot.compare_and_swap(&current, Some(Arc::clone(&fresh)));
-            let won = match (previous.as_ref(), current.as_ref()) {
-                (Some(p), Some(c)) => Arc::ptr_eq(p, c),
-                (None, None) => true,
-                _ => false,
-            };
-            if won {
+            if slot.install(&current, Arc::clone(&fresh)) {
                 new_batch_created = true;
                 self.opened.push(fresh);
                 self.control.wake();
@@ -322,7 +187,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             }
             let b = st.pending.remove(&(partition, seq)).expect("present");
             st.expected[partition as usize] += 1;
-            let record_count = Batch::count(b.state.load(Ordering::Acquire)) as u32;
+            let record_count = b.record_count();
             let buffer = b.take_buffer();
             if record_count == 0 {
                 self.control.deallocate(buffer);
@@ -333,7 +198,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                 buffer,
                 record_count,
                 base_timestamp: b.base_timestamp,
-                max_timestamp: b.max_timestamp.load(Ordering::Acquire),
+                max_timestamp: b.max_timestamp(),
                 created: b.created,
                 result: Arc::clone(&b.result),
             });
@@ -394,19 +259,5 @@ impl RecordAccumulator for LockFreeAccumulator {
 
     fn available_memory(&self) -> usize {
         self.control.pool.available_memory()
-    }
-}
-
-impl Batch {
-    /// The buffer of a batch that lost the install race and was never visible to anyone else.
-    fn take_buffer_unpublished(self: Arc<Self>) -> Vec<u8> {
-        match Arc::try_unwrap(self) {
-            Ok(batch) => batch.buffer.into_inner(),
-            // Unreachable in practice (the failed CAS never shared it); keep the memory accounted.
-            Err(shared) => {
-                shared.seal();
-                shared.take_buffer()
-            }
-        }
     }
 }

@@ -1,0 +1,175 @@
+//! Kafka's readiness rules, back-pressure and close, checked on both accumulators alike. The drainer
+//! is driven with explicit instants, so linger is tested without sleeping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{AccumulatorConfig, AccumulatorKind, DrainedBatch, RecordAccumulator, new_accumulator};
+use crate::error::Error;
+use crate::record::RECORD_BATCH_OVERHEAD;
+
+const KINDS: [AccumulatorKind; 2] = [AccumulatorKind::LockFree, AccumulatorKind::Mutex];
+const VALUE: [u8; 100] = [7; 100];
+/// Encoded size of a record with no key and VALUE at small deltas.
+const RECORD: usize = 109;
+
+#[test]
+fn the_record_size_these_tests_assume() {
+    assert_eq!(crate::record::record_size(0, 0, None, Some(&VALUE), &[]), RECORD);
+}
+
+fn accumulator(kind: AccumulatorKind, config: AccumulatorConfig) -> Arc<dyn RecordAccumulator> {
+    new_accumulator(AccumulatorConfig { kind, ..config }).expect("valid config")
+}
+
+fn config(batch_records: usize, linger: Duration) -> AccumulatorConfig {
+    AccumulatorConfig {
+        partitions: 4,
+        batch_size: RECORD_BATCH_OVERHEAD + batch_records * RECORD,
+        linger,
+        ..AccumulatorConfig::default()
+    }
+}
+
+fn drain(acc: &dyn RecordAccumulator, now: Instant) -> (Vec<DrainedBatch>, Option<Instant>) {
+    let mut out = Vec::new();
+    let next = acc.drain(now, &mut out);
+    (out, next)
+}
+
+fn append(acc: &dyn RecordAccumulator, partition: u32) -> super::Appended {
+    acc.append(partition, 1_000, None, Some(&VALUE), &[]).expect("append")
+}
+
+#[test]
+fn a_full_batch_is_ready_before_linger_and_the_next_one_waits() {
+    for kind in KINDS {
+        let acc = accumulator(kind, config(3, Duration::from_secs(3600)));
+        let appended: Vec<_> = (0..4).map(|_| append(acc.as_ref(), 0)).collect();
+        assert_eq!(appended.iter().map(|a| a.relative_offset).collect::<Vec<_>>(), [0, 1, 2, 0], "{kind:?}");
+        assert!(appended[2].batch_is_full && appended[3].new_batch_created, "{kind:?}");
+        let (batches, next) = drain(acc.as_ref(), Instant::now());
+        assert_eq!(batches.len(), 1, "{kind:?}: only the full batch");
+        assert_eq!(batches[0].record_count, 3);
+        assert_eq!(batches[0].buffer.len(), RECORD_BATCH_OVERHEAD + 3 * RECORD);
+        assert!(next.is_some_and(|n| n > Instant::now() + Duration::from_secs(3000)), "{kind:?}: due by linger");
+        assert!(acc.has_undrained());
+    }
+}
+
+#[test]
+fn a_lingering_batch_is_ready_only_once_linger_ms_passed() {
+    for kind in KINDS {
+        let linger = Duration::from_millis(200);
+        let before = Instant::now();
+        let acc = accumulator(kind, config(10, linger));
+        append(acc.as_ref(), 1);
+        let (batches, next) = drain(acc.as_ref(), Instant::now());
+        assert!(batches.is_empty(), "{kind:?}: drained before linger.ms");
+        let due = next.expect("a lingering batch reports when it is due");
+        assert!(due >= before + linger && due <= Instant::now() + linger, "{kind:?}");
+        let (batches, _) = drain(acc.as_ref(), due);
+        assert_eq!((batches.len(), batches[0].partition, batches[0].record_count), (1, 1, 1), "{kind:?}");
+        assert!(!acc.has_undrained());
+    }
+}
+
+#[test]
+fn flush_makes_every_non_empty_batch_ready_until_it_ends() {
+    for kind in KINDS {
+        let acc = accumulator(kind, config(10, Duration::from_secs(3600)));
+        append(acc.as_ref(), 0);
+        append(acc.as_ref(), 3);
+        acc.begin_flush();
+        let (batches, _) = drain(acc.as_ref(), Instant::now());
+        assert_eq!(batches.len(), 2, "{kind:?}");
+        acc.end_flush();
+        append(acc.as_ref(), 0);
+        assert!(drain(acc.as_ref(), Instant::now()).0.is_empty(), "{kind:?}: linger applies again");
+    }
+}
+
+#[test]
+fn close_makes_batches_ready_and_refuses_new_records() {
+    for kind in KINDS {
+        let acc = accumulator(kind, config(10, Duration::from_secs(3600)));
+        append(acc.as_ref(), 2);
+        acc.close();
+        let err = acc.append(2, 1_000, None, Some(&VALUE), &[]).unwrap_err();
+        assert!(matches!(err, Error::Closed { .. }), "{kind:?}: {err}");
+        let (batches, _) = drain(acc.as_ref(), Instant::now());
+        assert_eq!(batches.len(), 1, "{kind:?}: what was accepted is still drained");
+        assert!(!acc.has_undrained());
+    }
+}
+
+#[test]
+fn waiting_for_memory_makes_batches_ready_and_a_drained_batch_frees_the_waiter() {
+    for kind in KINDS {
+        let batch_size = RECORD_BATCH_OVERHEAD + 10 * RECORD;
+        let acc = accumulator(
+            kind,
+            AccumulatorConfig {
+                buffer_memory: 2 * batch_size,
+                max_block: Duration::from_secs(30),
+                ..config(10, Duration::from_secs(3600))
+            },
+        );
+        append(acc.as_ref(), 0);
+        append(acc.as_ref(), 1);
+        assert_eq!(acc.available_memory(), 0);
+        let blocked = {
+            let acc = Arc::clone(&acc);
+            std::thread::spawn(move || acc.append(2, 1_000, None, Some(&VALUE), &[]).map(|a| a.relative_offset))
+        };
+        while acc.memory_waiters() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Lingering for an hour, yet ready: an append is waiting for their memory.
+        let (batches, _) = drain(acc.as_ref(), Instant::now());
+        assert_eq!(batches.len(), 2, "{kind:?}");
+        assert!(!blocked.is_finished(), "{kind:?}: memory is only back once a batch is deallocated");
+        for b in batches {
+            acc.deallocate(b.buffer);
+        }
+        assert_eq!(blocked.join().unwrap().expect("append after memory came back"), 0, "{kind:?}");
+    }
+}
+
+#[test]
+fn exhausted_memory_fails_with_buffer_exhausted_after_max_block_ms() {
+    for kind in KINDS {
+        let batch_size = RECORD_BATCH_OVERHEAD + 10 * RECORD;
+        let max_block = Duration::from_millis(50);
+        let acc = accumulator(
+            kind,
+            AccumulatorConfig { buffer_memory: batch_size, max_block, ..config(10, Duration::from_secs(3600)) },
+        );
+        append(acc.as_ref(), 0);
+        let started = Instant::now();
+        let err = acc.append(1, 1_000, None, Some(&VALUE), &[]).unwrap_err();
+        assert!(started.elapsed() >= max_block, "{kind:?}: gave up early");
+        assert!(matches!(err, Error::BufferExhausted { max_block_ms: 50, .. }), "{kind:?}: {err}");
+        assert_eq!(acc.memory_waiters(), 0);
+    }
+}
+
+#[test]
+fn an_oversized_record_gets_a_batch_of_its_own_and_over_max_request_size_is_refused() {
+    for kind in KINDS {
+        let acc = accumulator(kind, config(2, Duration::from_secs(3600)));
+        append(acc.as_ref(), 0);
+        let big = vec![1u8; 1000];
+        let a = acc.append(0, 1_000, None, Some(&big), &[]).expect("a record over batch.size is accepted");
+        assert_eq!(a.relative_offset, 0, "{kind:?}: it starts a new batch");
+        assert!(a.new_batch_created);
+        append(acc.as_ref(), 0);
+        acc.close();
+        let (batches, _) = drain(acc.as_ref(), Instant::now());
+        let counts: Vec<u32> = batches.iter().map(|b| b.record_count).collect();
+        assert_eq!(counts, [1, 1, 1], "{kind:?}: small, oversized alone, small");
+        let huge = vec![0u8; AccumulatorConfig::default().max_request_size];
+        let err = accumulator(kind, config(2, Duration::ZERO)).append(0, 0, None, Some(&huge), &[]).unwrap_err();
+        assert!(matches!(err, Error::RecordTooLarge { limit_name: "max.request.size", .. }), "{kind:?}: {err}");
+    }
+}
