@@ -129,6 +129,34 @@ pub enum Error {
         reason: String,
     },
 
+    /// An acks=all append found fewer in-sync replicas than min.insync.replicas (Kafka's
+    /// NotEnoughReplicasException; `after_append`: NotEnoughReplicasAfterAppendException, the ISR
+    /// shrank while the batch waited, which the leader has written).
+    #[error(
+        "not enough replicas for {partition}: the ISR has {isr} member(s), min.insync.replicas is {min_insync_replicas}{}",
+        if *after_append { " (after the leader appended the batch)" } else { "" }
+    )]
+    NotEnoughReplicas {
+        /// The partition (`topic-N`).
+        partition: String,
+        /// ISR size at the time.
+        isr: u32,
+        /// The configured min.insync.replicas.
+        min_insync_replicas: u32,
+        /// Whether the leader had already appended the batch.
+        after_append: bool,
+    },
+
+    /// The partition has no leader, or the leader that took the batch lost leadership before it was
+    /// acknowledged (Kafka's NotLeaderOrFollower / LeaderNotAvailable; retriable in Kafka).
+    #[error("no leader for {partition}: {reason}")]
+    NotLeader {
+        /// The partition (`topic-N`).
+        partition: String,
+        /// What happened.
+        reason: String,
+    },
+
     /// The partition index is not in the topic.
     #[error("unknown partition {partition} (topic has {partitions})")]
     UnknownPartition {

@@ -32,6 +32,17 @@ pub struct LogConfig {
     pub direct_io: bool,
     /// The io backend.
     pub io: IoBackendKind,
+    /// `replication.factor` (1): copies of each partition, each a replica with its own directory
+    /// (`broker-<id>/`), I/O thread and, for followers, fetcher thread.
+    pub replication_factor: u32,
+    /// `min.insync.replicas` (1): an acks=all append needs an ISR at least this large
+    /// (NotEnoughReplicas otherwise).
+    pub min_insync_replicas: u32,
+    /// `replica.lag.time.max.ms` (30000): a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `unclean.leader.election.enable` (false): when no in-sync replica is alive to lead, an
+    /// out-of-sync one may (records it lacks are lost); otherwise the partition waits.
+    pub unclean_leader_election_enable: bool,
 }
 
 impl Default for LogConfig {
@@ -49,6 +60,10 @@ impl Default for LogConfig {
             preallocate: false,
             direct_io: false,
             io: IoBackendKind::IoUring,
+            replication_factor: 1,
+            min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
+            unclean_leader_election_enable: false,
         }
     }
 }

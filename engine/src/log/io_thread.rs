@@ -36,9 +36,30 @@ use crate::io::{Backend, Completion, Waker};
 const MAX_ROUND: usize = 4096;
 
 pub(crate) enum Request {
-    Append { partition: u32, batch: Vec<u8>, done: AppendCallback, enqueued: Instant },
+    /// `follower`: the batch comes from the leader; its offsets and stamps are kept.
+    Append {
+        partition: u32,
+        batch: Vec<u8>,
+        done: AppendCallback,
+        enqueued: Instant,
+        follower: bool,
+    },
+    /// Cut a partition back to an offset (see `LocalLog::truncate`).
+    Truncate {
+        partition: u32,
+        offset: i64,
+        reply: crossbeam_channel::Sender<Result<()>>,
+    },
     Flush(crossbeam_channel::Sender<Result<()>>),
     Close,
+}
+
+/// An append as it arrived.
+struct Incoming {
+    batch: Vec<u8>,
+    done: AppendCallback,
+    enqueued: Instant,
+    follower: bool,
 }
 
 /// A batch written and waiting for the fsync that will acknowledge it.
@@ -67,7 +88,7 @@ enum Op {
 #[derive(Default)]
 struct PartitionIo {
     pipe: Pipe,
-    held: Vec<(Vec<u8>, AppendCallback, Instant)>,
+    held: Vec<Incoming>,
     waiters: Vec<Waiter>,
     sync_in_flight: Option<u64>,
     sync_wanted: bool,
@@ -156,8 +177,12 @@ impl IoThread {
             let mut close = false;
             for r in round.drain(..) {
                 match r {
-                    Request::Append { partition, batch, done, enqueued } => {
-                        self.place(&mut st, partition, batch, done, enqueued, now)
+                    Request::Append { partition, batch, done, enqueued, follower } => {
+                        self.place(&mut st, partition, Incoming { batch, done, enqueued, follower }, now)
+                    }
+                    Request::Truncate { partition, offset, reply } => {
+                        let outcome = self.truncate(&mut st, partition, offset);
+                        let _ = reply.send(outcome);
                     }
                     Request::Flush(reply) => {
                         let outcome = self.flush_all(&mut st);
@@ -213,7 +238,7 @@ impl IoThread {
         while let Ok(r) = self.requests.try_recv() {
             match r {
                 Request::Append { batch, done, .. } => done(Err(Error::Closed { what: "log".into() }), batch),
-                Request::Flush(reply) => {
+                Request::Flush(reply) | Request::Truncate { reply, .. } => {
                     let _ = reply.send(Err(Error::Closed { what: "log".into() }));
                 }
                 Request::Close => {}
@@ -232,25 +257,22 @@ impl IoThread {
     }
 
     /// Places one append (or holds it while its partition recovers from a failed write).
-    fn place(
-        &self,
-        st: &mut State,
-        partition: u32,
-        mut batch: Vec<u8>,
-        done: AppendCallback,
-        enqueued: Instant,
-        now: i64,
-    ) {
+    fn place(&self, st: &mut State, partition: u32, incoming: Incoming, now: i64) {
+        let Incoming { mut batch, done, enqueued, follower } = incoming;
         let Some(pio) = st.io.get_mut(partition as usize) else {
             let partitions = self.partitions.len() as u32;
             done(Err(Error::UnknownPartition { partition, partitions }), batch);
             return;
         };
         if pio.pipe.failure.is_some() {
-            pio.held.push((batch, done, enqueued));
+            pio.held.push(Incoming { batch, done, enqueued, follower });
             return;
         }
-        let placement = self.lock(partition).place(&mut batch, now);
+        let placement = if follower {
+            self.lock(partition).place_as_follower(&mut batch, now)
+        } else {
+            self.lock(partition).place(&mut batch, now)
+        };
         match placement {
             Ok(Placement::Write(placed)) => {
                 if let Err(e) = pio.pipe.push((batch, done, enqueued, placed), self.direct) {
@@ -367,8 +389,8 @@ impl IoThread {
             }
             let held = std::mem::take(&mut st.io[p as usize].held);
             let now = now_ms();
-            for (batch, done, enqueued) in held {
-                self.place(st, p, batch, done, enqueued, now);
+            for incoming in held {
+                self.place(st, p, incoming, now);
             }
         }
     }
@@ -435,6 +457,18 @@ impl IoThread {
             };
             (w.entry.done)(result, w.entry.batch);
         }
+    }
+
+    /// Cuts `partition` back to `offset` once everything placed is written and synced, and forgets
+    /// the pipeline's staged tail (O_DIRECT), which may hold bytes past the cut.
+    fn truncate(&mut self, st: &mut State, partition: u32, offset: i64) -> Result<()> {
+        if partition as usize >= st.io.len() {
+            return Err(Error::UnknownPartition { partition, partitions: st.io.len() as u32 });
+        }
+        self.flush_all(st)?;
+        self.lock(partition).truncate_to(offset, now_ms())?;
+        st.io[partition as usize].pipe = Pipe::default();
+        Ok(())
     }
 
     /// Writes everything placed and fdatasyncs every partition with unsynced data (flush and close).

@@ -1,4 +1,5 @@
-//! The partition log: Kafka's on-disk layout, written by one I/O thread per topic.
+//! The partition log: Kafka's on-disk layout, written by one I/O thread per replica, replicated as a
+//! Kafka cluster replicates it.
 //!
 //! `<data_dir>/<topic>-<partition>/` holds segments named by their base offset (20 digits): `.log`
 //! (batches back to back), `.index` (sparse offset -> position) and `.timeindex` (sparse timestamp ->
@@ -6,33 +7,36 @@
 //! read them. [`TopicLog::append`] queues a finished batch for the I/O thread ([`io_thread`]), which
 //! assigns offsets, writes through the chosen [`io`](crate::io) backend, group-commits fsyncs by
 //! flush.messages, and calls back. Opening a log recovers it (torn tails cut, indexes rebuilt).
+//! With replication.factor > 1 each replica is a [`local`] log under `<data_dir>/broker-<id>/` and
+//! [`replication`] keeps followers, the ISR and the high watermark.
 
 mod config;
 mod index;
 mod io_thread;
+mod local;
 mod notify;
 mod partition;
 mod pipeline;
 mod producer_state;
 mod reader;
 mod recovery;
+mod replication;
 mod retention;
 mod segment;
+mod truncation;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use config::LogConfig;
-use crossbeam_channel::Sender;
-use io_thread::{IoThread, Request, now_ms};
+use local::LocalLog;
 use notify::DataNotify;
-use partition::PartitionLog;
+pub use replication::ReplicaStatus;
+use replication::Replication;
 
 use crate::error::{Error, Result};
-use crate::io::{IoBackendKind, Waker, backend};
+use crate::io::IoBackendKind;
 
 /// Called once per appended batch on the I/O thread with the outcome and the batch's buffer back.
 pub type AppendCallback = Box<dyn FnOnce(Result<AppendOutcome>, Vec<u8>) + Send>;
@@ -65,157 +69,152 @@ pub struct FetchData {
     pub high_watermark: i64,
 }
 
-/// The partitions of one topic and the thread that writes them. Thread-safe.
-#[derive(Debug)]
+/// What an append waits for before its callback runs (the sender maps Kafka's acks onto it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequiredAcks {
+    /// The leader's write (acks=0 and acks=1).
+    Leader,
+    /// Every in-sync replica's write (acks=all).
+    AllInSync,
+}
+
+/// A topic's partitions, replicated or not: the engine's log. Thread-safe.
 pub struct TopicLog {
-    topic: String,
-    dir: PathBuf,
-    partitions: Arc<[Mutex<PartitionLog>]>,
-    requests: Sender<Request>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    backend: IoBackendKind,
-    closed: AtomicBool,
-    waker: Arc<Waker>,
-    stats: Arc<Counters>,
+    /// Broker 0 first; one entry without replication.
+    replicas: Vec<Arc<LocalLog>>,
+    replication: Option<Replication>,
+    topic_dir: PathBuf,
     notify: Arc<DataNotify>,
 }
 
-impl std::fmt::Debug for IoThread {
+impl std::fmt::Debug for TopicLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IoThread").finish_non_exhaustive()
+        f.debug_struct("TopicLog")
+            .field("dir", &self.topic_dir)
+            .field("replicas", &self.replicas.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl TopicLog {
-    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`.
+    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`: directly
+    /// there without replication, else one `broker-<id>/` directory per replica.
     pub fn open(data_dir: &Path, topic: &str, partitions: u32, config: LogConfig) -> Result<TopicLog> {
-        if partitions == 0 {
-            return Err(Error::config("partitions", "must be at least 1"));
+        let rf = config.replication_factor;
+        if rf == 0 {
+            return Err(Error::config("replication.factor", "must be at least 1"));
         }
-        if topic.is_empty() || topic.contains('/') || topic == "." || topic == ".." {
-            return Err(Error::config("topic", format!("`{topic}` is not a valid topic name")));
+        if config.min_insync_replicas == 0 {
+            return Err(Error::config("min.insync.replicas", "must be at least 1"));
         }
-        if config.index_interval_bytes == 0 || config.segment_bytes < 1024 {
-            return Err(Error::config(
-                "segment.bytes",
-                "segment.bytes must be at least 1024 and index.interval.bytes at least 1",
-            ));
+        let notify = Arc::new(DataNotify::default());
+        if rf == 1 {
+            let local = LocalLog::open(data_dir, topic, partitions, config, Arc::clone(&notify))?;
+            return Ok(TopicLog {
+                replicas: vec![Arc::new(local)],
+                replication: None,
+                topic_dir: data_dir.to_path_buf(),
+                notify,
+            });
         }
-        let now = now_ms();
-        let logs = (0..partitions)
-            .map(|p| {
-                let name = format!("{topic}-{p}");
-                PartitionLog::open(data_dir.join(&name), name, config.clone(), now).map(Mutex::new)
+        let writes = Arc::new(DataNotify::default());
+        let replicas = (0..rf)
+            .map(|b| {
+                let dir = data_dir.join(format!("broker-{b}"));
+                LocalLog::open(&dir, topic, partitions, config.clone(), Arc::clone(&writes)).map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
-        let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
-        let backend = backend(config.io);
-        let kind = backend.kind();
-        let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let stats = Arc::new(Counters::default());
-        let notify = Arc::new(DataNotify::default());
-        let io = IoThread {
-            notify: Arc::clone(&notify),
-            stats: Arc::clone(&stats),
-            partitions: Arc::clone(&partitions_arc),
-            backend,
-            requests: rx,
-            waker: Arc::clone(&waker),
-            flush_messages: config.flush_messages,
-            flush_ms: config.flush_ms,
-            retention_check: Duration::from_millis(config.log_retention_check_interval_ms.max(1)),
-            direct: config.direct_io && kind != IoBackendKind::Discard,
-        };
-        let thread = std::thread::Builder::new()
-            .name(format!("kbench-log-{topic}"))
-            .spawn(move || io.run())
-            .map_err(|e| Error::io("spawn log I/O thread", data_dir, e))?;
-        Ok(TopicLog {
-            topic: topic.to_string(),
-            dir: data_dir.to_path_buf(),
-            partitions: partitions_arc,
-            requests: tx,
-            thread: Mutex::new(Some(thread)),
-            backend: kind,
-            closed: AtomicBool::new(false),
-            waker,
-            stats,
-            notify,
-        })
+        let replication = Replication::start(
+            topic,
+            replicas.clone(),
+            writes,
+            Arc::clone(&notify),
+            config.min_insync_replicas,
+            Duration::from_millis(config.replica_lag_time_max_ms),
+            config.unclean_leader_election_enable,
+        )?;
+        Ok(TopicLog { replicas, replication: Some(replication), topic_dir: data_dir.to_path_buf(), notify })
+    }
+
+    fn leader(&self) -> &LocalLog {
+        &self.replicas[0]
     }
 
     /// Number of partitions.
     pub fn partitions(&self) -> u32 {
-        self.partitions.len() as u32
+        self.leader().partitions()
     }
 
     /// The topic's name.
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.leader().topic()
     }
 
     /// Queues a complete RecordBatch v2 (CRC computed; baseOffset and partitionLeaderEpoch are set
-    /// by the log, as a broker does). Never blocks on I/O; `done` runs once, on the I/O thread.
+    /// by the log, as a leader does) and calls `done` once the leader wrote it. Never blocks on I/O.
     pub fn append(&self, partition: u32, batch: Vec<u8>, done: AppendCallback) {
-        if self.closed.load(Ordering::Acquire) {
-            done(Err(Error::Closed { what: format!("log {}", self.topic) }), batch);
-            return;
-        }
-        if let Err(crossbeam_channel::SendError(Request::Append { batch, done, .. })) =
-            self.requests.send(Request::Append { partition, batch, done, enqueued: Instant::now() })
-        {
-            done(Err(Error::Closed { what: format!("log {}", self.topic) }), batch);
-            return;
-        }
-        self.waker.notify();
+        self.append_with(partition, batch, RequiredAcks::Leader, done);
     }
 
-    /// Blocks until everything appended before the call is written and fsynced.
+    /// [`append`](Self::append), calling `done` when `acks` is met: with replication and
+    /// [`RequiredAcks::AllInSync`], once the high watermark passes the batch, or with
+    /// [`Error::NotEnoughReplicas`] when the ISR is below min.insync.replicas.
+    pub fn append_with(&self, partition: u32, batch: Vec<u8>, acks: RequiredAcks, done: AppendCallback) {
+        match &self.replication {
+            None => self.leader().append(partition, batch, done),
+            Some(r) => r.append(partition, batch, acks == RequiredAcks::AllInSync, done),
+        }
+    }
+
+    /// Blocks until everything appended before the call is written and fsynced on every replica.
     pub fn flush(&self) -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.requests.send(Request::Flush(tx)).map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?;
-        self.waker.notify();
-        rx.recv().map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?
+        let mut first = Ok(());
+        for r in &self.replicas {
+            let outcome = r.flush();
+            if first.is_ok() {
+                first = outcome;
+            }
+        }
+        first
     }
 
-    /// Writes and fsyncs what was queued, trims the active indexes and stops the I/O thread. Later
-    /// appends fail with [`Error::Closed`]. Idempotent.
+    /// Stops the fetchers (failing appends still waiting for the ISR), writes and fsyncs what was
+    /// queued, and stops the I/O threads. Later appends fail with [`Error::Closed`]. Idempotent.
     pub fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+        if let Some(r) = &self.replication {
+            r.shutdown();
         }
-        let _ = self.requests.send(Request::Close);
-        self.waker.notify();
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            h.join().map_err(|_| Error::io("join log I/O thread", &self.dir, std::io::Error::other("panicked")))?;
+        let mut first = Ok(());
+        for r in &self.replicas {
+            let outcome = r.close();
+            if first.is_ok() {
+                first = outcome;
+            }
         }
-        Ok(())
-    }
-
-    fn partition(&self, partition: u32) -> Result<std::sync::MutexGuard<'_, PartitionLog>> {
-        let p = self
-            .partitions
-            .get(partition as usize)
-            .ok_or(Error::UnknownPartition { partition, partitions: self.partitions() })?;
-        Ok(p.lock().unwrap_or_else(|e| e.into_inner()))
+        first
     }
 
     /// Whole batches from the one holding `fetch_offset` (at least one, then up to `max_bytes`), only
-    /// from what is written. Empty at or past the high watermark.
+    /// from what is written and, with replication, below the high watermark, from the leader. Empty
+    /// at or past the high watermark, and while the partition has no leader.
     pub fn read(&self, partition: u32, fetch_offset: i64, max_bytes: usize) -> Result<FetchData> {
-        let log = self.partition(partition)?;
-        if self.backend == IoBackendKind::Discard {
-            return Ok(FetchData { bytes: Vec::new(), first_offset: fetch_offset, high_watermark: log.high_watermark });
+        match &self.replication {
+            None => self.leader().read(partition, fetch_offset, max_bytes, i64::MAX),
+            Some(r) => match r.read_view(partition)? {
+                (Some(leader), hw) => self.replicas[leader].read(partition, fetch_offset, max_bytes, hw),
+                (None, hw) => Ok(FetchData { bytes: Vec::new(), first_offset: fetch_offset, high_watermark: hw }),
+            },
         }
-        let (bytes, first_offset) = log.read(fetch_offset, max_bytes)?;
-        Ok(FetchData { bytes, first_offset, high_watermark: log.high_watermark })
+    }
+
+    fn current_leader(&self, partition: u32) -> &LocalLog {
+        let leader = self.replication.as_ref().and_then(|r| r.read_view(partition).ok()).and_then(|v| v.0);
+        &self.replicas[leader.unwrap_or(0)]
     }
 
     /// Offset of the first batch with a timestamp at or after `timestamp_ms`, if any.
     pub fn offset_for_timestamp(&self, partition: u32, timestamp_ms: i64) -> Result<Option<i64>> {
-        self.partition(partition)?.offset_for_timestamp(timestamp_ms)
+        self.current_leader(partition).offset_for_timestamp(partition, timestamp_ms)
     }
 
     /// A number that changes whenever newly written data becomes readable (any partition); pass it
@@ -232,32 +231,78 @@ impl TopicLog {
 
     /// First offset still in the log (retention moves it).
     pub fn log_start_offset(&self, partition: u32) -> i64 {
-        self.partition(partition).map_or(0, |l| l.log_start_offset)
+        self.current_leader(partition).log_start_offset(partition)
     }
 
-    /// Offset after the last written batch.
+    /// Offset after the last readable batch: the log end without replication, the high watermark
+    /// with it.
     pub fn log_end_offset(&self, partition: u32) -> i64 {
-        self.partition(partition).map_or(0, |l| l.high_watermark)
+        match &self.replication {
+            None => self.leader().log_end_offset(partition),
+            Some(r) => r.read_view(partition).map_or(0, |v| v.1),
+        }
     }
 
     /// The backend in use (pwrite when io_uring was unavailable).
     pub fn io_backend(&self) -> IoBackendKind {
-        self.backend
+        self.leader().io_backend()
     }
 
-    /// The partition's directory.
+    /// The partition's directory (the current leader's).
     pub fn dir(&self, partition: u32) -> PathBuf {
-        self.dir.join(format!("{}-{partition}", self.topic))
+        self.current_leader(partition).dir(partition)
     }
 
-    /// Counters of the I/O thread's work so far.
+    /// Counters of the I/O threads' work so far, summed over replicas.
     pub fn io_stats(&self) -> IoStats {
-        IoStats {
-            writes: self.stats.writes.load(Ordering::Relaxed),
-            bytes_written: self.stats.bytes.load(Ordering::Relaxed),
-            fsyncs: self.stats.fsyncs.load(Ordering::Relaxed),
-            wakeups: self.waker.wakes.load(Ordering::Relaxed),
-        }
+        self.replicas.iter().map(|r| r.io_stats()).fold(IoStats::default(), |a, b| IoStats {
+            writes: a.writes + b.writes,
+            bytes_written: a.bytes_written + b.bytes_written,
+            fsyncs: a.fsyncs + b.fsyncs,
+            wakeups: a.wakeups + b.wakeups,
+        })
+    }
+
+    /// replication.factor.
+    pub fn replication_factor(&self) -> u32 {
+        self.replicas.len() as u32
+    }
+
+    /// Leader, epoch, ISR, high watermark and every replica's end offset (`None` without replication).
+    pub fn replica_status(&self, partition: u32) -> Result<Option<ReplicaStatus>> {
+        self.replication.as_ref().map(|r| r.status(partition)).transpose()
+    }
+
+    fn replicated(&self) -> Result<&Replication> {
+        self.replication
+            .as_ref()
+            .ok_or_else(|| Error::config("replication.factor", "replica faults need replication.factor > 1"))
+    }
+
+    /// Fault: broker `broker` stops (no fetching, no leading; partitions it led elect a new leader).
+    pub fn stop_broker(&self, broker: u32) -> Result<()> {
+        self.replicated()?.stop_broker(broker)
+    }
+
+    /// Fault: broker `broker` returns (cutting back diverged records, then following or leading).
+    pub fn start_broker(&self, broker: u32) -> Result<()> {
+        self.replicated()?.start_broker(broker)
+    }
+
+    /// Fault: broker `broker` waits `delay` before each fetch (zero: back to normal).
+    pub fn set_fetch_delay(&self, broker: u32, delay: Duration) -> Result<()> {
+        self.replicated()?.set_fetch_delay(broker, delay)
+    }
+
+    /// min.insync.replicas (1 without replication).
+    pub fn min_insync_replicas(&self) -> u32 {
+        self.replication.as_ref().map_or(1, Replication::min_insync_replicas)
+    }
+}
+
+impl Drop for TopicLog {
+    fn drop(&mut self) {
+        let _ = self.close();
     }
 }
 
@@ -280,10 +325,4 @@ pub(crate) struct Counters {
     pub writes: std::sync::atomic::AtomicU64,
     pub bytes: std::sync::atomic::AtomicU64,
     pub fsyncs: std::sync::atomic::AtomicU64,
-}
-
-impl Drop for TopicLog {
-    fn drop(&mut self) {
-        let _ = self.close();
-    }
 }

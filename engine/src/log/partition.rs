@@ -54,18 +54,23 @@ pub(crate) struct PartitionLog {
     pub(super) config: LogConfig,
     pub(super) segments: Vec<Segment>,
     /// Next offset to assign.
-    next_offset: i64,
+    pub(super) next_offset: i64,
     /// Offset after the last written (readable, acknowledgeable) batch.
     pub high_watermark: i64,
     pub log_start_offset: i64,
-    producers: ProducerState,
+    /// The partitionLeaderEpoch stamped on batches placed as leader (0 without replication).
+    pub leader_epoch: i32,
+    /// partitionLeaderEpoch of the last batch written (-1 when empty): a follower's truncation point
+    /// is looked up by it (KIP-101).
+    pub last_epoch: i32,
+    pub(super) producers: ProducerState,
     /// Records written since the last fsync was started (flush.messages counts these).
     pub unflushed_records: u64,
     /// Files written since the last fsync was started (a roll leaves two), plus the directory after
     /// a segment was created (its new entry must be durable too).
-    unsynced: Vec<SyncTarget>,
+    pub(super) unsynced: Vec<SyncTarget>,
     dir_file: Option<Arc<File>>,
-    dir_unsynced: bool,
+    pub(super) dir_unsynced: bool,
 }
 
 impl PartitionLog {
@@ -87,6 +92,8 @@ impl PartitionLog {
             next_offset,
             high_watermark: next_offset,
             log_start_offset,
+            leader_epoch: 0,
+            last_epoch: -1,
             producers,
             unflushed_records: 0,
             unsynced: Vec::new(),
@@ -105,20 +112,7 @@ impl PartitionLog {
     /// and file position (rolling first when Kafka would), and stamps baseOffset,
     /// partitionLeaderEpoch and, under LogAppendTime, maxTimestamp. The bytes are not written yet.
     pub(crate) fn place(&mut self, batch: &mut [u8], now_ms: i64) -> Result<Placement> {
-        let header = BatchHeader::parse(batch, 0, usize::MAX)?;
-        if header.size_in_bytes() != batch.len() {
-            return Err(Error::config(
-                "batch",
-                format!("{}: batchLength says {} bytes, got {}", self.name, header.size_in_bytes(), batch.len()),
-            ));
-        }
-        let crc = compute_crc(batch);
-        if crc != header.crc {
-            return Err(Error::CorruptBatch {
-                position: 0,
-                reason: crate::Corruption::CrcMismatch { stored: header.crc, computed: crc },
-            });
-        }
+        let header = self.validate(batch)?;
         match self.producers.check(&header) {
             SequenceCheck::Append => {}
             SequenceCheck::Duplicate { base_offset, last_offset } => {
@@ -140,8 +134,8 @@ impl PartitionLog {
             self.roll(base_offset, now_ms)?;
         }
         set_base_offset(batch, base_offset);
-        set_partition_leader_epoch(batch, 0);
-        let mut header = BatchHeader { base_offset, partition_leader_epoch: 0, ..header };
+        set_partition_leader_epoch(batch, self.leader_epoch);
+        let mut header = BatchHeader { base_offset, partition_leader_epoch: self.leader_epoch, ..header };
         let mut log_append_time_ms = -1;
         if header.attributes.timestamp_type == TimestampType::LogAppendTime {
             // As Kafka's LogValidator: the broker's clock becomes the batch's maxTimestamp; CRC redone.
@@ -151,21 +145,69 @@ impl PartitionLog {
             log_append_time_ms = now_ms;
         }
         self.producers.update(&header);
-        self.next_offset = last_offset + 1;
+        Ok(Placement::Write(self.reserve(header, batch.len(), log_append_time_ms)))
+    }
+
+    /// Places a batch fetched from the leader as a follower does (Kafka's appendAsFollower): validated
+    /// (size, CRC), its baseOffset must be the next offset, and the leader's stamps are kept.
+    pub(crate) fn place_as_follower(&mut self, batch: &mut [u8], now_ms: i64) -> Result<Placement> {
+        let header = self.validate(batch)?;
+        if header.base_offset != self.next_offset {
+            return Err(Error::config(
+                "replication",
+                format!(
+                    "{}: a follower append starts at offset {} but the log ends at {}",
+                    self.name, header.base_offset, self.next_offset
+                ),
+            ));
+        }
+        let last_offset = header.last_offset();
+        let active = self.segments.last().expect("active segment");
+        if active.should_roll(batch.len() as u64, last_offset, &self.config, now_ms) {
+            self.roll(header.base_offset, now_ms)?;
+        }
+        self.producers.update(&header);
+        let log_append_time_ms =
+            if header.attributes.timestamp_type == TimestampType::LogAppendTime { header.max_timestamp } else { -1 };
+        Ok(Placement::Write(self.reserve(header, batch.len(), log_append_time_ms)))
+    }
+
+    /// Size and CRC checks every appended batch passes.
+    fn validate(&self, batch: &[u8]) -> Result<BatchHeader> {
+        let header = BatchHeader::parse(batch, 0, usize::MAX)?;
+        if header.size_in_bytes() != batch.len() {
+            return Err(Error::config(
+                "batch",
+                format!("{}: batchLength says {} bytes, got {}", self.name, header.size_in_bytes(), batch.len()),
+            ));
+        }
+        let crc = compute_crc(batch);
+        if crc != header.crc {
+            return Err(Error::CorruptBatch {
+                position: 0,
+                reason: crate::Corruption::CrcMismatch { stored: header.crc, computed: crc },
+            });
+        }
+        Ok(header)
+    }
+
+    /// Takes the next offsets and the active segment's next position for a validated batch.
+    fn reserve(&mut self, header: BatchHeader, len: usize, log_append_time_ms: i64) -> Placed {
+        self.next_offset = header.last_offset() + 1;
         let active = self.active();
         let position = active.reserved;
-        active.reserved += batch.len() as u64;
-        Ok(Placement::Write(Placed {
+        active.reserved += len as u64;
+        Placed {
             file: Arc::clone(active.write_file()),
             path: active.path.clone(),
             segment_base: active.base_offset,
             position,
             header,
             log_append_time_ms,
-        }))
+        }
     }
 
-    fn roll(&mut self, base_offset: i64, now_ms: i64) -> Result<()> {
+    pub(super) fn roll(&mut self, base_offset: i64, now_ms: i64) -> Result<()> {
         self.active().seal()?;
         if self.config.preallocate && !self.config.direct_io {
             // Buffered writes in flight all lie below `reserved`: the preallocated rest can go now.
@@ -197,6 +239,7 @@ impl PartitionLog {
         }
         segment.size = placed.position + placed.header.size_in_bytes() as u64;
         self.high_watermark = placed.header.last_offset() + 1;
+        self.last_epoch = placed.header.partition_leader_epoch;
         self.unflushed_records += placed.header.records_count.max(0) as u64;
         if !self.unsynced.iter().any(|t| Arc::ptr_eq(&t.file, &placed.file)) {
             self.unsynced.push(SyncTarget { file: Arc::clone(&placed.file), path: placed.path.clone() });

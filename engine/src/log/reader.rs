@@ -10,13 +10,15 @@ use crate::error::{Error, Result};
 use crate::record::{BatchHeader, RECORD_BATCH_OVERHEAD};
 
 impl PartitionLog {
-    /// Whole batches from the one holding `offset`: at least one, then as many as fit `max_bytes`.
-    /// Returns the bytes and the first batch's baseOffset; empty at or past the high watermark or
-    /// below the log start offset.
-    pub(crate) fn read(&self, offset: i64, max_bytes: usize) -> Result<(Vec<u8>, i64)> {
-        if offset >= self.high_watermark || offset < self.log_start_offset {
+    /// Whole batches from the one holding `offset`: at least one, then as many as fit `max_bytes`,
+    /// none starting at or after `end` (at most the written end). Returns the bytes and the first
+    /// batch's baseOffset; empty at or past `end` or below the log start offset.
+    pub(crate) fn read(&self, offset: i64, max_bytes: usize, end: i64) -> Result<(Vec<u8>, i64)> {
+        let end = end.min(self.high_watermark);
+        if offset >= end || offset < self.log_start_offset {
             return Ok((Vec::new(), offset));
         }
+        let end_offset = end;
         let idx = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
         for segment in &self.segments[idx..] {
             let Some(start) = segment.find_position(offset.max(segment.base_offset))? else { continue };
@@ -30,7 +32,10 @@ impl PartitionLog {
                     .map_err(|e| Error::io("read segment", &segment.path, e))?;
                 let h = BatchHeader::parse(&header, end, usize::MAX)?;
                 let size = h.size_in_bytes() as u64;
-                if end + size > segment.size || (first.is_some() && (end + size - start) as usize > max_bytes) {
+                if h.base_offset >= end_offset
+                    || end + size > segment.size
+                    || (first.is_some() && (end + size - start) as usize > max_bytes)
+                {
                     break;
                 }
                 first.get_or_insert(h.base_offset);

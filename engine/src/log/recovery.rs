@@ -196,6 +196,7 @@ impl PartitionLog {
         let bases = segment_bases(&dir)?;
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
         let mut producers = ProducerState::default();
+        let mut last_epoch = -1;
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
             let loaded = match next_base {
@@ -215,6 +216,7 @@ impl PartitionLog {
                 for b in &batches {
                     producers.update(&b.header);
                 }
+                last_epoch = batches.last().map_or(-1, |b| b.header.partition_leader_epoch);
             }
             segments.push(segment);
             if hole {
@@ -231,6 +233,8 @@ impl PartitionLog {
         if segments.is_empty() {
             segments.push(Segment::create(&dir, 0, &config, now_ms)?);
         }
-        Ok(PartitionLog::from_segments(dir, name, config, segments, producers))
+        let mut log = PartitionLog::from_segments(dir, name, config, segments, producers);
+        log.last_epoch = last_epoch;
+        Ok(log)
     }
 }

@@ -13,8 +13,9 @@ pub enum Acks {
     /// `acks=1`: the delivery completes when the leader's log has the batch (written, and fsynced when
     /// flush.messages made a flush due).
     One,
-    /// `acks=all` (`-1`): every in-sync replica has the batch. Without replication the leader is the
-    /// whole ISR, so this equals `acks=1`, as in Kafka with min.insync.replicas=1 and one replica.
+    /// `acks=all` (`-1`): every in-sync replica has the batch (the high watermark passed it), and the
+    /// ISR had at least min.insync.replicas members. Without replication the leader is the whole
+    /// ISR, so this equals `acks=1`, as in Kafka with one replica.
     All,
 }
 

@@ -13,7 +13,7 @@ use super::stats::BatchObserver;
 use crate::accumulator::{BatchMetadata, DrainedBatch, RecordAccumulator};
 use crate::compression::CompressionType;
 use crate::error::Result;
-use crate::log::{AppendOutcome, TopicLog};
+use crate::log::{AppendOutcome, RequiredAcks, TopicLog};
 use crate::record::ProducerIdentity;
 
 /// How long the sender naps while records are claimed but not yet committed during flush or close:
@@ -192,9 +192,11 @@ impl Sender {
         let complete_on_ack = self.acks != Acks::Zero;
         let (acc, shared, observer) = (Arc::clone(&self.acc), Arc::clone(&self.shared), self.observer.clone());
         let on_ack = Arc::clone(&result);
-        self.log.append(
+        let required = if self.acks == Acks::All { RequiredAcks::AllInSync } else { RequiredAcks::Leader };
+        self.log.append_with(
             partition,
             bytes,
+            required,
             Box::new(move |outcome: Result<AppendOutcome>, buffer: Vec<u8>| {
                 match &outcome {
                     Ok(o) => {

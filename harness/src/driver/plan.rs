@@ -71,6 +71,7 @@ impl CasePlan {
                 workload::IoKind::Pwrite => IoBackendKind::Pwrite,
                 workload::IoKind::Discard => IoBackendKind::Discard,
             },
+            ..LogConfig::default()
         };
         let producer = ProducerConfig {
             acks: match p.acks {

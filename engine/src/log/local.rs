@@ -1,0 +1,247 @@
+//! One broker's log of a topic: the partitions' [`PartitionLog`]s and the [`IoThread`] that writes
+//! them. [`TopicLog`](super::TopicLog) puts one (no replication) or one per replica in front of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::io_thread::{IoThread, Request, now_ms};
+use super::notify::DataNotify;
+use super::partition::PartitionLog;
+use super::{AppendCallback, Counters, FetchData, IoStats, LogConfig};
+use crate::error::{Error, Result};
+use crate::io::{IoBackendKind, Waker, backend};
+
+/// One broker's copy of a topic: its partitions' logs and the I/O thread that writes them.
+/// Thread-safe. With replication there is one per replica (broker), each in its own directory.
+#[derive(Debug)]
+pub(crate) struct LocalLog {
+    topic: String,
+    dir: PathBuf,
+    partitions: Arc<[Mutex<PartitionLog>]>,
+    requests: Sender<Request>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    backend: IoBackendKind,
+    closed: AtomicBool,
+    waker: Arc<Waker>,
+    stats: Arc<Counters>,
+}
+
+impl std::fmt::Debug for IoThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoThread").finish_non_exhaustive()
+    }
+}
+
+impl LocalLog {
+    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`; `notify` is
+    /// bumped whenever a write makes data readable.
+    pub(crate) fn open(
+        data_dir: &Path,
+        topic: &str,
+        partitions: u32,
+        config: LogConfig,
+        notify: Arc<DataNotify>,
+    ) -> Result<LocalLog> {
+        if partitions == 0 {
+            return Err(Error::config("partitions", "must be at least 1"));
+        }
+        if topic.is_empty() || topic.contains('/') || topic == "." || topic == ".." {
+            return Err(Error::config("topic", format!("`{topic}` is not a valid topic name")));
+        }
+        if config.index_interval_bytes == 0 || config.segment_bytes < 1024 {
+            return Err(Error::config(
+                "segment.bytes",
+                "segment.bytes must be at least 1024 and index.interval.bytes at least 1",
+            ));
+        }
+        let now = now_ms();
+        let logs = (0..partitions)
+            .map(|p| {
+                let name = format!("{topic}-{p}");
+                PartitionLog::open(data_dir.join(&name), name, config.clone(), now).map(Mutex::new)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
+        let backend = backend(config.io);
+        let kind = backend.kind();
+        let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let stats = Arc::new(Counters::default());
+        let io = IoThread {
+            notify,
+            stats: Arc::clone(&stats),
+            partitions: Arc::clone(&partitions_arc),
+            backend,
+            requests: rx,
+            waker: Arc::clone(&waker),
+            flush_messages: config.flush_messages,
+            flush_ms: config.flush_ms,
+            retention_check: Duration::from_millis(config.log_retention_check_interval_ms.max(1)),
+            direct: config.direct_io && kind != IoBackendKind::Discard,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("kbench-log-{topic}"))
+            .spawn(move || io.run())
+            .map_err(|e| Error::io("spawn log I/O thread", data_dir, e))?;
+        Ok(LocalLog {
+            topic: topic.to_string(),
+            dir: data_dir.to_path_buf(),
+            partitions: partitions_arc,
+            requests: tx,
+            thread: Mutex::new(Some(thread)),
+            backend: kind,
+            closed: AtomicBool::new(false),
+            waker,
+            stats,
+        })
+    }
+
+    /// Number of partitions.
+    pub(crate) fn partitions(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+
+    /// The topic's name.
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Queues a complete RecordBatch v2 (CRC computed; baseOffset and partitionLeaderEpoch are set
+    /// by the log, as a leader does). Never blocks on I/O; `done` runs once, on the I/O thread.
+    pub(crate) fn append(&self, partition: u32, batch: Vec<u8>, done: AppendCallback) {
+        self.send_append(partition, batch, false, done);
+    }
+
+    /// Queues a batch fetched from the leader, as a follower appends it: its baseOffset must be this
+    /// log's next offset and its stamps (leader epoch, LogAppendTime) are kept.
+    pub(crate) fn append_as_follower(&self, partition: u32, batch: Vec<u8>, done: AppendCallback) {
+        self.send_append(partition, batch, true, done);
+    }
+
+    fn send_append(&self, partition: u32, batch: Vec<u8>, follower: bool, done: AppendCallback) {
+        if self.closed.load(Ordering::Acquire) {
+            done(Err(Error::Closed { what: format!("log {}", self.topic) }), batch);
+            return;
+        }
+        if let Err(crossbeam_channel::SendError(Request::Append { batch, done, .. })) =
+            self.requests.send(Request::Append { partition, batch, done, enqueued: Instant::now(), follower })
+        {
+            done(Err(Error::Closed { what: format!("log {}", self.topic) }), batch);
+            return;
+        }
+        self.waker.notify();
+    }
+
+    /// Cuts the partition back to `offset` (a follower dropping records its new leader does not
+    /// have): whole batches from the first at or after `offset` go, indexes are rebuilt. Waits until
+    /// everything appended before the call is written.
+    pub(crate) fn truncate(&self, partition: u32, offset: i64) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.requests
+            .send(Request::Truncate { partition, offset, reply: tx })
+            .map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?;
+        self.waker.notify();
+        rx.recv().map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?
+    }
+
+    /// The partitionLeaderEpoch this log stamps on batches it appends as leader from now on.
+    pub(crate) fn set_leader_epoch(&self, partition: u32, epoch: i32) -> Result<()> {
+        self.partition(partition)?.leader_epoch = epoch;
+        Ok(())
+    }
+
+    /// Blocks until everything appended before the call is written and fsynced.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.requests.send(Request::Flush(tx)).map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?;
+        self.waker.notify();
+        rx.recv().map_err(|_| Error::Closed { what: format!("log {}", self.topic) })?
+    }
+
+    /// Writes and fsyncs what was queued, trims the active indexes and stops the I/O thread. Later
+    /// appends fail with [`Error::Closed`]. Idempotent.
+    pub(crate) fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _ = self.requests.send(Request::Close);
+        self.waker.notify();
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            h.join().map_err(|_| Error::io("join log I/O thread", &self.dir, std::io::Error::other("panicked")))?;
+        }
+        Ok(())
+    }
+
+    fn partition(&self, partition: u32) -> Result<std::sync::MutexGuard<'_, PartitionLog>> {
+        let p = self
+            .partitions
+            .get(partition as usize)
+            .ok_or(Error::UnknownPartition { partition, partitions: self.partitions() })?;
+        Ok(p.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whole batches from the one holding `fetch_offset` (at least one, then up to `max_bytes`), only
+    /// from what is written and below `limit` (the replicated high watermark; `i64::MAX` for none).
+    /// Empty at or past either.
+    pub(crate) fn read(&self, partition: u32, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<FetchData> {
+        let log = self.partition(partition)?;
+        let end = log.high_watermark.min(limit);
+        if self.backend == IoBackendKind::Discard {
+            return Ok(FetchData { bytes: Vec::new(), first_offset: fetch_offset, high_watermark: end });
+        }
+        let (bytes, first_offset) = log.read(fetch_offset, max_bytes, end)?;
+        Ok(FetchData { bytes, first_offset, high_watermark: end })
+    }
+
+    /// Offset of the first batch with a timestamp at or after `timestamp_ms`, if any.
+    pub(crate) fn offset_for_timestamp(&self, partition: u32, timestamp_ms: i64) -> Result<Option<i64>> {
+        self.partition(partition)?.offset_for_timestamp(timestamp_ms)
+    }
+
+    /// partitionLeaderEpoch of the partition's last batch (-1 when empty).
+    pub(crate) fn last_epoch(&self, partition: u32) -> i32 {
+        self.partition(partition).map_or(-1, |l| l.last_epoch)
+    }
+
+    /// First offset still in the log (retention moves it).
+    pub(crate) fn log_start_offset(&self, partition: u32) -> i64 {
+        self.partition(partition).map_or(0, |l| l.log_start_offset)
+    }
+
+    /// Offset after the last written batch.
+    pub(crate) fn log_end_offset(&self, partition: u32) -> i64 {
+        self.partition(partition).map_or(0, |l| l.high_watermark)
+    }
+
+    /// The backend in use (pwrite when io_uring was unavailable).
+    pub(crate) fn io_backend(&self) -> IoBackendKind {
+        self.backend
+    }
+
+    /// The partition's directory.
+    pub(crate) fn dir(&self, partition: u32) -> PathBuf {
+        self.dir.join(format!("{}-{partition}", self.topic))
+    }
+
+    /// Counters of the I/O thread's work so far.
+    pub(crate) fn io_stats(&self) -> IoStats {
+        IoStats {
+            writes: self.stats.writes.load(Ordering::Relaxed),
+            bytes_written: self.stats.bytes.load(Ordering::Relaxed),
+            fsyncs: self.stats.fsyncs.load(Ordering::Relaxed),
+            wakeups: self.waker.wakes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for LocalLog {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
