@@ -144,3 +144,41 @@ fn the_side_by_side_workload_puts_both_engines_in_one_report() {
     let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
     assert!(report.contains("embedded") && report.contains("kafka"), "{report}");
 }
+
+#[test]
+fn a_cluster_named_by_address_is_used_as_it_is_and_each_case_starts_at_the_log_end() {
+    // A mock cluster started here stands in for a real one: kbench sees only its address.
+    let cluster = rdkafka::mocking::MockCluster::new(2).unwrap();
+    cluster.create_topic("existing", 2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let workload = |topic: &str, partitions: u32| {
+        format!(
+            "name: kafka-address\nengine: {{ kind: kafka, bootstrap.servers: '{}' }}\n\
+             topic: {{ name: {topic}, partitions: {partitions} }}\nproducer: {{ linger.ms: 1 }}\n\
+             records: {{ duration: 1s, warmup: 200ms, rate: 1000 }}\nconsumers: {{ members: 1 }}\nrepeat: 2\n",
+            cluster.bootstrap_servers()
+        )
+    };
+    // Two cases on one topic: the second case's group starts where the first case's records end,
+    // so neither counts the other's records.
+    let run = run(dir.path(), &workload("existing", 2));
+    for case in run["cases"].as_array().unwrap() {
+        let c = &case["summary"]["consumers"];
+        assert_eq!(case["status"], "ok", "{case}");
+        assert!(c["acknowledged"].as_u64().unwrap() >= 1000, "{c}");
+        assert_eq!(c["lost"], 0, "{c}");
+        assert_eq!(c["duplicated"], 0, "{c}");
+    }
+    // The topic exists with another partition count: refused, naming the key.
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, workload("existing", 3)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kbench"))
+        .args(["run", "--quiet", "--out"])
+        .arg(dir.path().join("bad"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("topic.partitions") && err.contains("exists") && err.contains("2 partitions"), "{err}");
+}
