@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+# engine.kind: kafka through librdkafka (feature `kafka`; librdkafka builds from the bundled source,
+# a few minutes the first time): mapping units and the 3-broker mock cluster tests, faults included.
+cargo test -p kbench --features kafka --locked
 # Loom models of the lock-free accumulator and the completion's callback stack (own target dir).
 scripts/loom.sh
 # The main job end to end, in seconds: workload -> engine -> results -> report.

@@ -42,6 +42,8 @@ pub(crate) struct CaseOutcome {
     pub lag: Duration,
     pub io_backend_effective: String,
     pub consumers: Option<ConsumerSummary>,
+    /// What the client saw, for `engine.kind: kafka`.
+    pub kafka: Option<crate::results::schema::KafkaSummary>,
 }
 
 /// Runs `plan` with its data under `data_root/<case id>/`.
@@ -208,6 +210,7 @@ pub(crate) fn run_case(
         lag,
         io_backend_effective,
         consumers,
+        kafka: None,
     })
 }
 

@@ -6,6 +6,8 @@
 
 mod case;
 mod consumers;
+#[cfg(feature = "kafka")]
+mod kafka;
 pub(crate) mod keys;
 mod ledger;
 mod observer;
@@ -44,6 +46,22 @@ pub(crate) struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Runs one case on what its plan names: the embedded engine, or a Kafka cluster through librdkafka.
+fn run_one(
+    plan: &plan::CasePlan,
+    data_root: &Path,
+    run_dir: &RunDir,
+    progress: &Progress,
+    interrupted: &AtomicBool,
+    keep_data: bool,
+) -> anyhow::Result<case::CaseOutcome> {
+    #[cfg(feature = "kafka")]
+    if let Some(k) = &plan.kafka {
+        return kafka::run_case(plan, k, run_dir, progress, interrupted);
+    }
+    case::run_case(plan, data_root, run_dir, progress, interrupted, keep_data)
 }
 
 /// Runs every case of the workload and writes the run directory.
@@ -107,10 +125,12 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let result = match case::run_case(plan, &data_root, &run_dir, &progress, &interrupted, args.data_dir.is_some())
-        {
+        let result = match run_one(plan, &data_root, &run_dir, &progress, &interrupted, args.data_dir.is_some()) {
             Ok(outcome) => {
-                run.environment.io_backend_effective = outcome.io_backend_effective.clone();
+                // A Kafka case has no io backend of kbench's: the environment keeps the engine's.
+                if !outcome.io_backend_effective.is_empty() {
+                    run.environment.io_backend_effective = outcome.io_backend_effective.clone();
+                }
                 let mut summary = results::summarize(
                     &outcome.measured,
                     plan.rate,
@@ -121,6 +141,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                     plan.producer.batch_size,
                 );
                 summary.consumers = outcome.consumers.clone();
+                summary.kafka = outcome.kafka.clone();
                 CaseResult {
                     id: case.id.clone(),
                     index: case.index,

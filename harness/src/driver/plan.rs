@@ -35,14 +35,18 @@ pub(crate) struct CasePlan {
     pub headers: Vec<RecordHeader>,
     pub seed: u64,
     pub consumers: Option<ConsumersPlan>,
+    /// `engine.kind: kafka`: the librdkafka side of the case.
+    #[cfg(feature = "kafka")]
+    pub kafka: Option<super::kafka::KafkaPlan>,
 }
 
 impl CasePlan {
     pub(crate) fn from_case(case: &Case) -> anyhow::Result<Self> {
         let w = &case.workload;
-        if w.engine.kind == EngineKind::Kafka {
+        if w.engine.kind == EngineKind::Kafka && !cfg!(feature = "kafka") {
             anyhow::bail!(
-                "engine.kind: kafka (a real cluster through librdkafka) is not available in this build yet; use kind: embedded"
+                "case {}: engine.kind: kafka: built without the `kafka` feature: cargo build --features kafka",
+                case.id
             );
         }
         let t = &w.topic;
@@ -141,6 +145,8 @@ impl CasePlan {
                 processing: c.processing.0,
                 faults: c.faults.iter().map(|f| (f.at.0, f.action)).collect(),
             }),
+            #[cfg(feature = "kafka")]
+            kafka: super::kafka::KafkaPlan::from_case(case)?,
         })
     }
 }

@@ -85,6 +85,7 @@ pub fn summarize(
         cpu_seconds: cpu.as_secs_f64(),
         cpu_utilization: cpu.as_secs_f64() / (secs * cpus),
         consumers: None,
+        kafka: None,
     }
 }
 

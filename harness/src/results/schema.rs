@@ -181,6 +181,37 @@ pub struct Summary {
     /// The consumer group's figures, when the workload has `consumers:`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumers: Option<ConsumerSummary>,
+    /// The client's side of an `engine.kind: kafka` case (absent for the embedded engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaSummary>,
+}
+
+/// What librdkafka saw during the measured phase of an `engine.kind: kafka` case. Error maps are
+/// keyed by librdkafka's error name (`MessageTimedOut`, `NotEnoughReplicas`, `AllBrokersDown`, ...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KafkaSummary {
+    /// The client library and its version, e.g. `librdkafka 2.12.1`.
+    pub client: String,
+    /// `engine.bootstrap.servers` as the workload gave it (`mock:3`: an in-process mock cluster).
+    pub bootstrap_servers: String,
+    /// Failed send calls by error (part of the summary's `errors`).
+    pub send_errors: BTreeMap<String, u64>,
+    /// Failed deliveries by error (part of the summary's `errors`).
+    pub delivery_errors: BTreeMap<String, u64>,
+    /// Errors librdkafka reported about the cluster (broker down, connection refused): events, not
+    /// records; a record fails only when its delivery does.
+    pub client_errors: BTreeMap<String, u64>,
+    /// Failed consumer polls and commits by error.
+    pub consumer_errors: BTreeMap<String, u64>,
+    /// Requests retried, from librdkafka's statistics (every 500 ms, so the phase's edges are
+    /// approximate).
+    pub request_retries: u64,
+    /// Request send and receive errors, from librdkafka's statistics.
+    pub request_errors: u64,
+    /// Requests timed out, from librdkafka's statistics.
+    pub request_timeouts: u64,
+    /// The mock cluster faults applied, in order (`at 1s: broker 2 down`).
+    pub faults_applied: Vec<String>,
 }
 
 /// What the consumers did, and the delivery accounting over the whole case (warmup included: every

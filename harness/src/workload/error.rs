@@ -64,7 +64,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "faults",
         ],
     ),
-    ("engine", &["kind", "io", "bootstrap.servers", "data_dir"]),
+    ("engine", &["kind", "io", "bootstrap.servers", "data_dir", "properties", "mock_faults"]),
     (
         "topic",
         &[

@@ -2,6 +2,7 @@
 //! sweeps expanded into cases (docs/WORKLOADS.md lists every key).
 
 mod error;
+pub mod kafka;
 mod schema;
 mod sweep;
 pub(crate) mod units;
@@ -248,6 +249,9 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     if w.engine.kind == EngineKind::Kafka && w.engine.bootstrap_servers.is_none() {
         return fail("engine", "kind", "kind: kafka needs bootstrap.servers".into());
     }
+    if let Err((key, message)) = check_kafka_engine(&w.engine) {
+        return fail("engine", key, message);
+    }
     let mut warnings = Vec::new();
     if p.enable_idempotence && p.acks != Acks::All {
         warnings.push(format!(
@@ -260,6 +264,35 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
         warnings.push("producer.buffer.memory is below batch.size: every batch waits for memory".into());
     }
     w.warnings = warnings;
+    Ok(())
+}
+
+/// The shape of `engine.properties` and `engine.mock_faults` (their meaning is checked when a case is
+/// planned, against librdkafka).
+fn check_kafka_engine(e: &EngineSpec) -> Result<(), (&'static str, String)> {
+    for (k, v) in &e.properties {
+        if !(v.is_string() || v.is_number() || v.is_boolean()) {
+            return Err(("properties", format!("properties.{k}: must be a string, number or boolean, not {v}")));
+        }
+    }
+    let mock = e.bootstrap_servers.as_deref().and_then(kafka::mock_brokers);
+    if let Some(Err(m)) = &mock {
+        return Err(("bootstrap.servers", m.clone()));
+    }
+    if !e.mock_faults.is_empty() && !matches!(mock, Some(Ok(_))) {
+        return Err(("mock_faults", "faults need the in-process mock cluster: bootstrap.servers: mock:N".into()));
+    }
+    for (i, f) in e.mock_faults.iter().enumerate() {
+        f.check().map_err(|(key, m)| ("mock_faults", format!("mock_faults[{i}].{key}: {m}")))?;
+        if let (Some(b), Some(Ok(n))) = (f.broker, &mock)
+            && !(1..=*n).contains(&b)
+        {
+            return Err((
+                "mock_faults",
+                format!("mock_faults[{i}].broker: the mock cluster has brokers 1 to {n}, not {b}"),
+            ));
+        }
+    }
     Ok(())
 }
 

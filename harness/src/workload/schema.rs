@@ -112,6 +112,12 @@ pub struct EngineSpec {
     /// Where case data goes (default: a temporary directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Kafka only: librdkafka properties for every client kbench creates (docs/KAFKA.md).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub properties: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Kafka with `bootstrap.servers: mock:N` only: faults injected into the mock cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mock_faults: Vec<super::kafka::MockFaultSpec>,
 }
 
 /// What runs the workload.

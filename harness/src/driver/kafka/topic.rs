@@ -1,0 +1,135 @@
+//! The case's topic on a real cluster: used as it is when it exists with the workload's partition
+//! count, created (with the workload's non-default topic configs and the brokers' default
+//! replication factor) when it does not.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// How long cluster metadata and topic creation may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Makes sure `topic` exists with `partitions` partitions.
+pub(crate) fn ensure(
+    common: &BTreeMap<String, String>,
+    bootstrap: &str,
+    topic: &str,
+    partitions: u32,
+    configs: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let mut config = ClientConfig::new();
+    for (k, v) in common {
+        config.set(k, v);
+    }
+    config.set("bootstrap.servers", bootstrap);
+    let admin: AdminClient<DefaultClientContext> = config.create().context("creating a Kafka admin client")?;
+    match partition_count(&admin, topic)? {
+        Some(n) if n == partitions as usize && configs.is_empty() => return Ok(()),
+        Some(n) if n != partitions as usize => anyhow::bail!(
+            "topic.partitions: topic {topic} exists on {bootstrap} with {n} partitions, not {partitions}; \
+             delete it or set topic.partitions: {n}"
+        ),
+        Some(_) => anyhow::bail!(
+            "topic.{}: topic {topic} exists on {bootstrap}; kbench sets topic configs only on topics it creates \
+             (delete the topic, or remove the key and set it on the cluster)",
+            configs.keys().next().map_or("", String::as_str)
+        ),
+        None => {}
+    }
+    let mut new =
+        NewTopic::new(topic, i32::try_from(partitions).context("topic.partitions")?, TopicReplication::Fixed(-1));
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
+    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = block_on(admin.create_topics([&new], &opts)).context("creating the topic")?;
+    for r in results {
+        if let Err((name, code)) = r {
+            anyhow::bail!("creating topic {name} on {bootstrap}: {code}");
+        }
+    }
+    // Creation is asynchronous on the brokers: wait until metadata shows every partition.
+    let until = Instant::now() + TIMEOUT;
+    while partition_count(&admin, topic)? != Some(partitions as usize) {
+        anyhow::ensure!(
+            Instant::now() < until,
+            "topic {topic} was created but its partitions did not appear in {TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// The topic's partition count, `None` when the cluster does not know it.
+fn partition_count(admin: &AdminClient<DefaultClientContext>, topic: &str) -> anyhow::Result<Option<usize>> {
+    // All topics: asking for one by name may auto-create it on brokers that allow that.
+    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).context("fetching cluster metadata")?;
+    Ok(metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len()))
+}
+
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs a future to completion on this thread (the admin client completes it from its own thread).
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = TaskContext::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Ready once another thread, started at the first poll, has set the flag and woken the task.
+    struct Later {
+        done: Arc<AtomicBool>,
+        started: bool,
+    }
+
+    impl Future for Later {
+        type Output = u32;
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<u32> {
+            if self.done.load(Ordering::Acquire) {
+                return Poll::Ready(7);
+            }
+            if !self.started {
+                self.started = true;
+                let (done, waker) = (Arc::clone(&self.done), cx.waker().clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    done.store(true, Ordering::Release);
+                    waker.wake();
+                });
+            }
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn block_on_waits_for_a_wake_from_another_thread() {
+        let started = Instant::now();
+        assert_eq!(block_on(Later { done: Arc::new(AtomicBool::new(false)), started: false }), 7);
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
+}
