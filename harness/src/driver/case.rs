@@ -12,6 +12,7 @@ use kbench_engine::log::TopicLog;
 use kbench_engine::producer::Producer;
 use kbench_engine::sender::BatchObserver;
 
+use super::audit;
 use super::consumers::ConsumerSide;
 use super::keys::KeyGenerator;
 use super::ledger::Ledger;
@@ -19,15 +20,19 @@ use super::observer::StageObserver;
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
 use super::plan::CasePlan;
+use super::replica_faults::FaultRunner;
 use super::worker::{Worker, WorkerReport};
 use crate::metrics::{CaseMetrics, Measured, RateSchedule, cpu_time};
 use crate::progress::Progress;
 use crate::results::latency_summary;
-use crate::results::schema::{CaseFiles, CaseStatus, ConsumerSummary};
+use crate::results::schema::{CaseFiles, CaseStatus, ConsumerSummary, ReplicationSummary};
 use crate::results::{CaseWriter, RunDir};
 
 /// How often the control thread collects an interval (the .hlog and CSV resolution).
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a replicated case waits, after its faults are healed, for every replica to catch up.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a finished case hands back to the run.
 pub(crate) struct CaseOutcome {
@@ -44,6 +49,8 @@ pub(crate) struct CaseOutcome {
     pub consumers: Option<ConsumerSummary>,
     /// What the client saw, for `engine.kind: kafka`.
     pub kafka: Option<crate::results::schema::KafkaSummary>,
+    /// Replication's figures and audit (replication.factor > 1).
+    pub replication: Option<ReplicationSummary>,
 }
 
 /// Runs `plan` with its data under `data_root/<case id>/`.
@@ -68,7 +75,11 @@ pub(crate) fn run_case(
     let observer: Arc<dyn BatchObserver> = Arc::new(StageObserver::new(Arc::clone(&metrics), Arc::clone(&phase)));
 
     let producers = start_producers(plan, &log, &observer)?;
-    let ledger = plan.consumers.as_ref().map(|_| Arc::new(Ledger::new(plan.threads)));
+    let replicated = plan.log.replication_factor > 1;
+    // Records carry ids (and the ledger tracks acknowledgements) when something will check them:
+    // the consumers, or the audit of a replicated log.
+    let ledger = (plan.consumers.is_some() || replicated).then(|| Arc::new(Ledger::new(plan.threads)));
+    let mut faults = FaultRunner::new(plan.replica_faults.clone());
     let mut consumer_side = match (&plan.consumers, &ledger) {
         (Some(c), Some(l)) => Some(ConsumerSide::start(
             c.clone(),
@@ -141,6 +152,7 @@ pub(crate) fn run_case(
         if let Some(side) = consumer_side.as_mut() {
             side.apply_faults(now - measure_start)?;
         }
+        faults.apply(now - measure_start, &log)?;
         if now >= next_tick {
             let mut iv = metrics.collect_interval(now);
             iv.consumer_lag = consumer_side.as_ref().map(ConsumerSide::lag);
@@ -165,6 +177,13 @@ pub(crate) fn run_case(
     }
     // With a count the phase ends when the last record is delivered; with a duration, at the stop.
     let end = if plan.count.is_some() { Instant::now() } else { stopped };
+    // Faults end here so that consumers can finish and the replicas converge before the audit.
+    let converged = if replicated {
+        faults.heal(&log)?;
+        audit::converge(&log, CONVERGE_TIMEOUT)?
+    } else {
+        true
+    };
     let mut last = metrics.collect_interval(Instant::now());
     last.consumer_lag = consumer_side.as_ref().map(ConsumerSide::lag);
     writer.write_interval(&last)?;
@@ -190,6 +209,22 @@ pub(crate) fn run_case(
         }
         _ => None,
     };
+    let replication = match (&ledger, replicated) {
+        (Some(ledger), true) => Some(ReplicationSummary {
+            replication_factor: plan.log.replication_factor,
+            min_insync_replicas: plan.log.min_insync_replicas,
+            acknowledged: ledger.accounting().acknowledged,
+            lost_acknowledged: audit::missing_acknowledged(&log, ledger)?,
+            elections: (0..log.partitions())
+                .filter_map(|p| log.replica_status(p).ok().flatten())
+                .map(|s| s.leader_epoch.max(0) as u32)
+                .max()
+                .unwrap_or(0),
+            converged,
+            faults: std::mem::take(&mut faults.applied),
+        }),
+        _ => None,
+    };
     let cpu = cpu_time().saturating_sub(cpu_start);
     let measured = metrics.finish(end);
     let files = writer.finish(&measured)?;
@@ -211,6 +246,7 @@ pub(crate) fn run_case(
         io_backend_effective,
         consumers,
         kafka: None,
+        replication,
     })
 }
 

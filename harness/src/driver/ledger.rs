@@ -145,6 +145,20 @@ impl Ledger {
             .sum()
     }
 
+    /// Acknowledged records whose `present[thread][seq]` is not set (the audit of a replicated log).
+    pub(crate) fn acknowledged_missing(&self, present: &[Vec<bool>]) -> u64 {
+        self.books
+            .iter()
+            .enumerate()
+            .map(|(t, b)| {
+                let b = b.lock().unwrap_or_else(|p| p.into_inner());
+                let seen = present.get(t).map_or(&[][..], Vec::as_slice);
+                b.acked.iter().enumerate().filter(|&(seq, &a)| a && !seen.get(seq).copied().unwrap_or(false)).count()
+                    as u64
+            })
+            .sum()
+    }
+
     /// The final counts (call once the consumers stopped).
     pub(crate) fn accounting(&self) -> Accounting {
         let acknowledged = self.acknowledged.load(Ordering::Relaxed);
@@ -183,6 +197,8 @@ mod tests {
         l.processed(id(1, 0), 5);
         l.processed(id(1, 1), 5);
         assert_eq!(l.outstanding(), 2);
+        // Thread 0's records 0 and 3 are in the log, thread 1's 0 too: 1, 2 and 4 of thread 0 are missing.
+        assert_eq!(l.acknowledged_missing(&[vec![true, false, false, true], vec![true]]), 3);
         let a = l.accounting();
         assert_eq!(a, Accounting { acknowledged: 6, processed_unique: 5, lost: 2, duplicated: 1, out_of_order: 1 });
     }

@@ -4,6 +4,7 @@
 //! [`plan`] of engine configs, [`case`] runs it against the engine and [`metrics`](crate::metrics),
 //! and the run's [`results`](crate::results) and report are written from what came back.
 
+mod audit;
 mod case;
 mod consumers;
 #[cfg(feature = "kafka")]
@@ -15,6 +16,7 @@ pub(crate) mod payload;
 mod phase;
 mod plan;
 mod references;
+mod replica_faults;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +144,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                 );
                 summary.consumers = outcome.consumers.clone();
                 summary.kafka = outcome.kafka.clone();
+                summary.replication = outcome.replication.clone();
                 CaseResult {
                     id: case.id.clone(),
                     index: case.index,

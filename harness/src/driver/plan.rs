@@ -11,6 +11,7 @@ use kbench_engine::producer::{Acks, ProducerConfig};
 use kbench_engine::record::RecordHeader;
 
 use super::consumers::{ConsumersPlan, consumer_config};
+use super::replica_faults::ReplicaFault;
 use crate::workload::{self, Case, EngineKind, KeySpec, SendMode, Sharing, ValueSpec};
 
 /// Everything `case::run_case` needs.
@@ -35,6 +36,8 @@ pub(crate) struct CasePlan {
     pub headers: Vec<RecordHeader>,
     pub seed: u64,
     pub consumers: Option<ConsumersPlan>,
+    /// Replica faults, in the order they are due.
+    pub replica_faults: Vec<ReplicaFault>,
     /// `engine.kind: kafka`: the librdkafka side of the case.
     #[cfg(feature = "kafka")]
     pub kafka: Option<super::kafka::KafkaPlan>,
@@ -75,7 +78,10 @@ impl CasePlan {
                 workload::IoKind::Pwrite => IoBackendKind::Pwrite,
                 workload::IoKind::Discard => IoBackendKind::Discard,
             },
-            ..LogConfig::default()
+            replication_factor: t.replication_factor,
+            min_insync_replicas: t.min_insync_replicas,
+            replica_lag_time_max_ms: t.replica_lag_time_max_ms,
+            unclean_leader_election_enable: t.unclean_leader_election_enable,
         };
         let producer = ProducerConfig {
             acks: match p.acks {
@@ -145,6 +151,7 @@ impl CasePlan {
                 processing: c.processing.0,
                 faults: c.faults.iter().map(|f| (f.at.0, f.action)).collect(),
             }),
+            replica_faults: ReplicaFault::schedule(&t.faults),
             #[cfg(feature = "kafka")]
             kafka: super::kafka::KafkaPlan::from_case(case)?,
         })

@@ -86,6 +86,7 @@ pub fn summarize(
         cpu_utilization: cpu.as_secs_f64() / (secs * cpus),
         consumers: None,
         kafka: None,
+        replication: None,
     }
 }
 

@@ -184,6 +184,31 @@ pub struct Summary {
     /// The client's side of an `engine.kind: kafka` case (absent for the embedded engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaSummary>,
+    /// Replication's figures and the acknowledged-record audit (replication.factor > 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationSummary>,
+}
+
+/// A replicated case: its settings, the faults applied, the state the replicas ended in, and the
+/// audit of acknowledged records against the log after the faults were healed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplicationSummary {
+    /// `replication.factor`.
+    pub replication_factor: u32,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: u32,
+    /// Records whose delivery was acknowledged (warmup included).
+    pub acknowledged: u64,
+    /// Acknowledged records the log no longer has (must be 0 for acks=all with
+    /// min.insync.replicas >= 2 and unclean election off).
+    pub lost_acknowledged: u64,
+    /// Leader elections over the case (the highest leader epoch of any partition).
+    pub elections: u32,
+    /// Whether every partition had a leader, a full ISR and equal replicas before the audit.
+    pub converged: bool,
+    /// The faults as applied, `"<seconds>s <what>"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
 }
 
 /// What librdkafka saw during the measured phase of an `engine.kind: kafka` case. Error maps are

@@ -173,6 +173,9 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     if w.topic.index_interval_bytes.0 == 0 {
         return fail("topic", "index.interval.bytes", "must be at least 1".into());
     }
+    if let Err((key, message)) = check_replication(&w.topic) {
+        return fail("topic", key, message);
+    }
     if w.topic.flush_messages == Some(0) {
         return fail("topic", "flush.messages", "must be at least 1 (or null for never)".into());
     }
@@ -264,6 +267,51 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
         warnings.push("producer.buffer.memory is below batch.size: every batch waits for memory".into());
     }
     w.warnings = warnings;
+    Ok(())
+}
+
+/// replication.factor, min.insync.replicas and the replica faults.
+fn check_replication(t: &TopicSpec) -> Result<(), (&'static str, String)> {
+    let rf = t.replication_factor;
+    if !(1..=16).contains(&rf) {
+        return Err(("replication.factor", format!("must be between 1 and 16 replicas, got {rf}")));
+    }
+    if t.min_insync_replicas == 0 {
+        return Err(("min.insync.replicas", "must be at least 1".into()));
+    }
+    if t.replica_lag_time_max_ms == 0 {
+        return Err(("replica.lag.time.max.ms", "must be at least 1".into()));
+    }
+    for (i, f) in t.faults.iter().enumerate() {
+        let at = |key: &str, m: String| ("faults", format!("faults[{i}].{key}: {m}"));
+        if rf < 2 {
+            return Err(at("action", "replica faults need replication.factor of at least 2".into()));
+        }
+        match (f.action, f.broker) {
+            (ReplicaFaultAction::FailLeader, Some(_)) => {
+                return Err(at("broker", "fail-leader stops whichever broker leads partition 0; remove broker".into()));
+            }
+            (ReplicaFaultAction::Slow | ReplicaFaultAction::Stop, None) => {
+                return Err(at("broker", format!("which broker, 0 to {}?", rf - 1)));
+            }
+            (_, Some(b)) if b >= rf => {
+                return Err(at("broker", format!("replication.factor {rf} has brokers 0 to {}, not {b}", rf - 1)));
+            }
+            _ => {}
+        }
+        match (f.action, &f.delay) {
+            (ReplicaFaultAction::Slow, None) => return Err(at("delay", "slow needs a delay, e.g. 50ms".into())),
+            (ReplicaFaultAction::Stop | ReplicaFaultAction::FailLeader, Some(_)) => {
+                return Err(at("delay", "only slow takes a delay".into()));
+            }
+            _ => {}
+        }
+        if let Some(until) = &f.until
+            && until.0 <= f.at.0
+        {
+            return Err(at("until", format!("must be after at ({:?}), got {:?}", f.at.0, until.0)));
+        }
+    }
     Ok(())
 }
 

@@ -28,6 +28,7 @@ const_default!(segment_index_bytes, Size, Size(10 << 20));
 const_default!(index_interval_bytes, Size, Size(4096));
 const_default!(retention_ms, Option<i64>, Some(7 * 24 * 3600 * 1000));
 const_default!(retention_check_ms, u64, 300_000);
+const_default!(replica_lag_time_max_ms, u64, 30_000);
 const_default!(batch_size, Size, Size(16384));
 const_default!(linger_ms, u64, 5);
 const_default!(buffer_memory, Size, Size(32 << 20));
@@ -187,6 +188,53 @@ pub struct TopicSpec {
     /// O_DIRECT writes (kbench's own).
     #[serde(default)]
     pub direct_io: bool,
+    /// `replication.factor`: replicas per partition (brokers 0..N, broker 0 the preferred leader).
+    #[serde(rename = "replication.factor", default = "one_u32")]
+    pub replication_factor: u32,
+    /// `min.insync.replicas`.
+    #[serde(rename = "min.insync.replicas", default = "one_u32")]
+    pub min_insync_replicas: u32,
+    /// `replica.lag.time.max.ms`.
+    #[serde(rename = "replica.lag.time.max.ms", default = "replica_lag_time_max_ms")]
+    pub replica_lag_time_max_ms: u64,
+    /// `unclean.leader.election.enable`.
+    #[serde(rename = "unclean.leader.election.enable", default)]
+    pub unclean_leader_election_enable: bool,
+    /// Replica faults during the measured phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<ReplicaFaultSpec>,
+}
+
+/// One replica fault: `{ at: 5s, action: stop, broker: 2, until: 10s }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaFaultSpec {
+    /// When, from the start of the measured phase.
+    pub at: DurationSpec,
+    /// `slow` (the broker's fetches wait `delay`), `stop` (the broker stops fetching and leading),
+    /// `fail-leader` (the broker leading partition 0 at `at` stops).
+    pub action: ReplicaFaultAction,
+    /// The broker (`slow`, `stop`): 0..replication.factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<u32>,
+    /// `slow` only: the delay before each fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<DurationSpec>,
+    /// When the fault ends (the broker restarts, or fetches at full speed again); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DurationSpec>,
+}
+
+/// What a replica fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicaFaultAction {
+    /// Add a delay before each of a broker's fetches.
+    Slow,
+    /// Stop a broker (it neither fetches nor leads), restarting it at `until`.
+    Stop,
+    /// Stop the broker leading partition 0, restarting it at `until`.
+    FailLeader,
 }
 
 impl Default for TopicSpec {

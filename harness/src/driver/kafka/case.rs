@@ -53,6 +53,7 @@ pub(crate) fn run_case(
             &plan.topic,
             plan.partitions,
             &k.properties.topic_configs,
+            k.properties.replication_factor,
         )?;
     }
     let metrics = CaseMetrics::new();
@@ -229,6 +230,7 @@ pub(crate) fn run_case(
         io_backend_effective: String::new(),
         consumers: consumer_summary,
         kafka: Some(kafka),
+        replication: None,
     })
 }
 

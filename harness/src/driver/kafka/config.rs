@@ -82,12 +82,21 @@ pub(crate) struct ClientProperties {
     pub topic_configs: BTreeMap<String, String>,
     /// `engine.properties` alone (the admin client's: security settings and the like).
     pub common: BTreeMap<String, String>,
+    /// `topic.replication.factor` when not 1 (1: the brokers' default.replication.factor).
+    pub replication_factor: Option<i32>,
 }
 
 /// Maps the workload's keys; `mock` when the cluster is the in-process mock cluster.
 pub(crate) fn map(w: &Workload, mock: bool) -> Result<ClientProperties, KeyError> {
     check_engine(w)?;
     let topic_configs = topic_configs(&w.topic, mock)?;
+    let replication_factor = (w.topic.replication_factor != 1).then_some(w.topic.replication_factor as i32);
+    if mock && replication_factor.is_some() {
+        return Err(refuse(
+            "topic.replication.factor",
+            "the mock cluster replicates each partition on up to 3 of its brokers; remove it, or use a real cluster",
+        ));
+    }
     let mut producer = producer_properties(w)?;
     let mut consumer = consumer_properties(w)?;
     for (k, v) in KBENCH_DEFAULTS {
@@ -114,7 +123,7 @@ pub(crate) fn map(w: &Workload, mock: bool) -> Result<ClientProperties, KeyError
         consumer.insert(k.clone(), value.clone());
         common.insert(k.clone(), value);
     }
-    Ok(ClientProperties { producer, consumer, topic_configs, common })
+    Ok(ClientProperties { producer, consumer, topic_configs, common, replication_factor })
 }
 
 fn check_engine(w: &Workload) -> Result<(), KeyError> {
@@ -252,6 +261,18 @@ fn topic_configs(t: &TopicSpec, mock: bool) -> Result<BTreeMap<String, String>, 
             "a broker config, not a topic config: set it on the brokers (server.properties)",
         ));
     }
+    if t.replica_lag_time_max_ms != d.replica_lag_time_max_ms {
+        return Err(refuse(
+            "topic.replica.lag.time.max.ms",
+            "a broker config, not a topic config: set it on the brokers (server.properties)",
+        ));
+    }
+    if !t.faults.is_empty() {
+        return Err(refuse(
+            "topic.faults",
+            "replica faults act on the embedded engine's replicas; on the mock cluster use engine.mock_faults",
+        ));
+    }
     let opt = |v: Option<i64>| v.map_or("-1".to_string(), |v| v.to_string());
     let mut m = BTreeMap::new();
     let mut put = |key: &str, differs: bool, value: String| {
@@ -268,6 +289,8 @@ fn topic_configs(t: &TopicSpec, mock: bool) -> Result<BTreeMap<String, String>, 
     put("retention.ms", t.retention_ms != d.retention_ms, opt(t.retention_ms));
     put("retention.bytes", t.retention_bytes.is_some_and(|v| v >= 0), opt(t.retention_bytes));
     put("preallocate", t.preallocate, "true".into());
+    put("min.insync.replicas", t.min_insync_replicas != d.min_insync_replicas, t.min_insync_replicas.to_string());
+    put("unclean.leader.election.enable", t.unclean_leader_election_enable, "true".into());
     if mock && let Some(k) = m.keys().next() {
         return Err(refuse(
             &format!("topic.{k}"),

@@ -23,6 +23,7 @@ pub(crate) fn ensure(
     topic: &str,
     partitions: u32,
     configs: &BTreeMap<String, String>,
+    replication_factor: Option<i32>,
 ) -> anyhow::Result<()> {
     let mut config = ClientConfig::new();
     for (k, v) in common {
@@ -43,8 +44,11 @@ pub(crate) fn ensure(
         ),
         None => {}
     }
-    let mut new =
-        NewTopic::new(topic, i32::try_from(partitions).context("topic.partitions")?, TopicReplication::Fixed(-1));
+    let mut new = NewTopic::new(
+        topic,
+        i32::try_from(partitions).context("topic.partitions")?,
+        TopicReplication::Fixed(replication_factor.unwrap_or(-1)),
+    );
     for (k, v) in configs {
         new = new.set(k, v);
     }
