@@ -24,7 +24,6 @@ use super::replica_faults::FaultRunner;
 use super::worker::{Worker, WorkerReport};
 use crate::metrics::{CaseMetrics, Measured, RateSchedule, cpu_time};
 use crate::progress::Progress;
-use crate::results::latency_summary;
 use crate::results::schema::{CaseFiles, CaseStatus, ConsumerSummary, ReplicationSummary};
 use crate::results::{CaseWriter, RunDir};
 
@@ -191,21 +190,7 @@ pub(crate) fn run_case(
         (Some(side), Some(ledger), Some(cp)) => {
             let stats = Arc::clone(&side.stats);
             side.drain_and_stop(cp.config.session_timeout + Duration::from_secs(5))?;
-            let a = ledger.accounting();
-            let secs = stopped.saturating_duration_since(measure_start).as_secs_f64().max(1e-9);
-            let processed = stats.processed.load(Ordering::Relaxed);
-            let latency = stats.latency.lock().unwrap_or_else(|p| p.into_inner());
-            Some(ConsumerSummary {
-                processed,
-                processed_per_sec: processed as f64 / secs,
-                end_to_end_ns: latency_summary(&latency),
-                acknowledged: a.acknowledged,
-                lost: a.lost,
-                duplicated: a.duplicated,
-                out_of_order: a.out_of_order,
-                rebalances: stats.rebalances.load(Ordering::Relaxed),
-                max_rebalance_pause_ms: stats.max_pause_ns.load(Ordering::Relaxed) as f64 / 1e6,
-            })
+            Some(stats.summary(ledger, stopped.saturating_duration_since(measure_start)))
         }
         _ => None,
     };

@@ -14,6 +14,8 @@ use kbench_engine::log::TopicLog;
 
 use super::ledger::{ID_HEADER, Ledger, RecordId};
 use super::phase::Phase;
+use crate::results::latency_summary;
+use crate::results::schema::ConsumerSummary;
 use crate::workload::{CommitMode, ConsumerStrategy, ConsumersSpec, FaultAction};
 
 /// What the plan says about consumers.
@@ -34,6 +36,27 @@ pub(crate) struct ConsumerStats {
     pub latency: Mutex<Histogram<u64>>,
     pub max_pause_ns: AtomicU64,
     pub rebalances: AtomicU64,
+}
+
+impl ConsumerStats {
+    /// The consumers' figures over a measured phase of `measured`, with the ledger's accounting.
+    pub(crate) fn summary(&self, ledger: &Ledger, measured: Duration) -> ConsumerSummary {
+        let a = ledger.accounting();
+        let secs = measured.as_secs_f64().max(1e-9);
+        let processed = self.processed.load(Ordering::Relaxed);
+        let latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        ConsumerSummary {
+            processed,
+            processed_per_sec: processed as f64 / secs,
+            end_to_end_ns: latency_summary(&latency),
+            acknowledged: a.acknowledged,
+            lost: a.lost,
+            duplicated: a.duplicated,
+            out_of_order: a.out_of_order,
+            rebalances: self.rebalances.load(Ordering::Relaxed),
+            max_rebalance_pause_ms: self.max_pause_ns.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
 }
 
 /// How a member thread must stop.

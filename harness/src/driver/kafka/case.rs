@@ -26,8 +26,8 @@ use crate::driver::plan::CasePlan;
 use crate::driver::worker::WorkerReport;
 use crate::metrics::{CaseMetrics, RateSchedule, cpu_time};
 use crate::progress::Progress;
-use crate::results::schema::{CaseStatus, ConsumerSummary, KafkaSummary};
-use crate::results::{CaseWriter, RunDir, latency_summary};
+use crate::results::schema::{CaseStatus, KafkaSummary};
+use crate::results::{CaseWriter, RunDir};
 
 /// How often the control thread collects an interval (as for the embedded engine).
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -187,21 +187,7 @@ pub(crate) fn run_case(
             let stats = Arc::clone(&side.stats);
             let quiet = k.consumers.as_ref().map_or(Duration::ZERO, |c| c.session_timeout) + Duration::from_secs(5);
             side.drain_and_stop(quiet)?;
-            let a = ledger.accounting();
-            let secs = stopped.saturating_duration_since(measure_start).as_secs_f64().max(1e-9);
-            let processed = stats.processed.load(Ordering::Relaxed);
-            let latency = stats.latency.lock().unwrap_or_else(|p| p.into_inner());
-            Some(ConsumerSummary {
-                processed,
-                processed_per_sec: processed as f64 / secs,
-                end_to_end_ns: latency_summary(&latency),
-                acknowledged: a.acknowledged,
-                lost: a.lost,
-                duplicated: a.duplicated,
-                out_of_order: a.out_of_order,
-                rebalances: stats.rebalances.load(Ordering::Relaxed),
-                max_rebalance_pause_ms: stats.max_pause_ns.load(Ordering::Relaxed) as f64 / 1e6,
-            })
+            Some(stats.summary(ledger, stopped.saturating_duration_since(measure_start)))
         }
         _ => None,
     };
