@@ -329,7 +329,7 @@ mod tests {
     fn cpu_time_advances() {
         // Busy-spin (black-boxed, so it cannot be folded away) until the
         // process's CPU time moves; the kernel accounts it in ticks, so give
-        // it two seconds of wall time before calling it stuck.
+        // it twenty seconds of wall time (a loaded host) before calling it stuck.
         let a = cpu_time();
         let start = Instant::now();
         let mut x = 0u64;
@@ -337,7 +337,7 @@ mod tests {
             for i in 0..100_000u64 {
                 x = std::hint::black_box(x.wrapping_add(i * i));
             }
-            assert!(start.elapsed() < Duration::from_secs(2), "cpu_time() did not advance in 2 s of spinning");
+            assert!(start.elapsed() < Duration::from_secs(20), "cpu_time() did not advance in 20 s of spinning");
         }
         assert!(cpu_time() > a);
     }
