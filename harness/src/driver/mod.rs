@@ -5,8 +5,10 @@
 //! and the run's [`results`](crate::results) and report are written from what came back.
 
 mod audit;
+mod backend;
 mod case;
 mod consumers;
+mod embedded;
 #[cfg(feature = "kafka")]
 mod kafka;
 pub(crate) mod keys;
@@ -61,9 +63,15 @@ fn run_one(
 ) -> anyhow::Result<case::CaseOutcome> {
     #[cfg(feature = "kafka")]
     if let Some(k) = &plan.kafka {
-        return kafka::run_case(plan, k, run_dir, progress, interrupted);
+        return case::run_case(plan, |shared| kafka::Kafka::open(plan, k, shared), run_dir, progress, interrupted);
     }
-    case::run_case(plan, data_root, run_dir, progress, interrupted, keep_data)
+    case::run_case(
+        plan,
+        |shared| embedded::Embedded::open(plan, data_root, keep_data, shared),
+        run_dir,
+        progress,
+        interrupted,
+    )
 }
 
 /// Runs every case of the workload and writes the run directory.
@@ -145,6 +153,12 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                 summary.consumers = outcome.consumers.clone();
                 summary.kafka = outcome.kafka.clone();
                 summary.replication = outcome.replication.clone();
+                summary.harness = crate::results::schema::HarnessCost::new(
+                    outcome.harness_ns_per_record,
+                    plan.threads,
+                    summary.duration_sec,
+                    summary.records,
+                );
                 CaseResult {
                     id: case.id.clone(),
                     index: case.index,

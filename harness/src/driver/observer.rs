@@ -30,6 +30,13 @@ impl StageObserver {
     }
 }
 
+impl StageObserver {
+    /// Hands what was recorded over to the collector (the last batches of a case).
+    pub(crate) fn hand_over(&self) {
+        self.recorder.lock().unwrap_or_else(|p| p.into_inner()).hand_over();
+    }
+}
+
 impl BatchObserver for StageObserver {
     fn on_batch(&self, s: &BatchStats) {
         // A batch belongs to the measured phase when it completes in it: batches straddle the boundary.
@@ -51,6 +58,7 @@ impl BatchObserver for StageObserver {
                 (s.compressed_bytes as u64 * 1000).div_ceil(s.uncompressed_bytes as u64),
             );
         }
+        rec.maybe_hand_over();
         drop(rec);
         self.metrics.add_compression(s.uncompressed_bytes as u64, s.compressed_bytes as u64);
     }

@@ -1,30 +1,34 @@
-//! One producer thread of a case: send records (closed loop, or open loop on a rate schedule), and
-//! record each delivery's latency from the scheduled and the actual send.
+//! One producer thread of a case, the same loop for every backend: send records (closed loop, or
+//! open loop on a rate schedule), and record each delivery's latency from the scheduled and the
+//! actual send.
 //!
-//! Deliveries are read from the futures `send` returns, oldest first, between sends: no callback box
-//! per record and no cross-thread recording, so the harness adds little to what it measures. The
-//! latency is taken from the batch's completion instant, not from when the thread noticed it.
+//! The loop reads the clock twice per record (before and after the send call; in an open loop the
+//! schedule's last reading is the send instant) and records into the thread's own histograms
+//! without locks. Deliveries are polled between sends, and the latency is taken from the backend's
+//! completion instant (the batch's, or librdkafka's delivery report), not from when this thread
+//! noticed it.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use kbench_engine::producer::{DeliveryFuture, Producer, ProducerRecord};
 use kbench_engine::record::RecordHeader;
 
+use super::backend::{Delivery, NullSender, Outgoing, PROBE_MAX, PROBE_RECORDS, Sender, Shared, Token};
 use super::keys::KeyGenerator;
 use super::ledger::{ID_HEADER, Ledger, RecordId};
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
+use super::plan::CasePlan;
 use crate::metrics::{CaseMetrics, RateSchedule, Stage, StageRecorder};
 
 /// Everything one thread needs.
-pub(crate) struct Worker {
-    pub producer: Producer,
+pub(crate) struct Worker<S> {
+    pub sender: S,
+    pub thread: u32,
     pub metrics: Arc<CaseMetrics>,
     pub phase: Arc<Phase>,
-    pub stop: Arc<AtomicBool>,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
     pub keys: KeyGenerator,
     pub values: PayloadGenerator,
     pub headers: Vec<RecordHeader>,
@@ -33,8 +37,8 @@ pub(crate) struct Worker {
     pub quota: Option<u64>,
     pub sync: bool,
     pub core: Option<core_affinity::CoreId>,
-    /// With consumers: the delivery ledger, this thread's number and the case's epoch (record ids).
-    pub ledger: Option<(Arc<Ledger>, u32, Instant)>,
+    /// With consumers or an audit: the delivery ledger and the case's epoch (record ids).
+    pub ledger: Option<(Arc<Ledger>, Instant)>,
 }
 
 /// What a thread reports when it stops.
@@ -46,75 +50,105 @@ pub(crate) struct WorkerReport {
     pub lag: Duration,
 }
 
-struct InFlight {
-    future: DeliveryFuture,
-    seq: u64,
-    due: Instant,
-    sent: Instant,
-    bytes: u64,
-}
+impl<S: Sender> Worker<S> {
+    /// Thread `t`'s worker for `plan` on `sender`.
+    pub(crate) fn new(
+        plan: &CasePlan,
+        t: u32,
+        sender: S,
+        shared: &Shared,
+        schedule_start: Instant,
+    ) -> anyhow::Result<Self> {
+        let cores = if plan.pin_threads { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let threads = u64::from(plan.threads);
+        Ok(Worker {
+            sender,
+            thread: t,
+            metrics: Arc::clone(&shared.metrics),
+            phase: Arc::clone(&shared.phase),
+            stop: Arc::clone(&shared.stop),
+            keys: KeyGenerator::new(&plan.key, plan.seed ^ u64::from(t)),
+            values: PayloadGenerator::new(&plan.value, plan.seed.wrapping_mul(31) ^ u64::from(t))?,
+            headers: plan.headers.clone(),
+            schedule: (plan.rate > 0.0).then(|| RateSchedule::new(plan.rate, plan.threads, t, schedule_start)),
+            quota: plan.count.map(|n| n / threads + u64::from(u64::from(t) < n % threads)),
+            sync: plan.sync,
+            core: (!cores.is_empty()).then(|| cores[t as usize % cores.len()]),
+            ledger: shared.ledger.as_ref().map(|l| (Arc::clone(l), shared.epoch)),
+        })
+    }
 
-impl Worker {
     pub(crate) fn run(mut self) -> WorkerReport {
         if let Some(core) = self.core {
             core_affinity::set_for_current(core);
         }
         let mut rec = self.metrics.recorder();
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut report = WorkerReport::default();
         let mut seq = 0u64;
         let mut headers = self.headers.clone();
+        let base_headers = self.headers.len();
         while !self.stop.load(Ordering::Relaxed) {
             if self.quota.is_some_and(|q| report.sent >= q) {
                 break;
             }
-            let due = match self.schedule.as_ref().map(RateSchedule::next_due) {
-                Some(next) => {
-                    // Poll deliveries while early, so waiting does not delay their recording.
-                    while Instant::now() + Duration::from_micros(50) < next && !in_flight.is_empty() {
-                        if !self.collect(&mut in_flight, &mut rec, false) {
-                            break;
-                        }
-                    }
-                    self.schedule.as_mut().map_or_else(Instant::now, RateSchedule::wait_until_due)
-                }
-                None => Instant::now(),
-            };
+            // The record is built before the wait, so the send follows the due time at once.
+            let next_due = self.schedule.as_ref().map(RateSchedule::next_due);
             let key = self.keys.next();
             let value = self.values.next();
             let bytes = (value.len() + key.map_or(0, <[u8]>::len)) as u64;
-            if let Some((_, thread, epoch)) = &self.ledger {
+            if let Some((_, epoch)) = &self.ledger {
+                let scheduled = next_due.unwrap_or_else(Instant::now);
                 let id = RecordId {
-                    thread: *thread,
+                    thread: self.thread,
                     seq,
-                    scheduled_ns: due.saturating_duration_since(*epoch).as_nanos() as u64,
+                    scheduled_ns: scheduled.saturating_duration_since(*epoch).as_nanos() as u64,
                 };
-                headers.truncate(self.headers.len());
+                headers.truncate(base_headers);
                 headers.push(RecordHeader { key: ID_HEADER.into(), value: Some(id.encode()) });
             }
-            let record = ProducerRecord { key, value: Some(value), headers: &headers, ..ProducerRecord::default() };
-            let sent = Instant::now();
-            let outcome = self.producer.send(&record);
+            let (due, sent) = match (self.schedule.as_mut(), next_due) {
+                (Some(schedule), Some(next)) => {
+                    // Poll deliveries while early, so waiting does not delay their recording.
+                    while self.sender.in_flight() > 0 && Instant::now() + Duration::from_micros(50) < next {
+                        if Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, false)
+                            == 0
+                        {
+                            break;
+                        }
+                    }
+                    rec.maybe_hand_over();
+                    match schedule.wait_until_due(&self.stop) {
+                        Some(times) => times,
+                        None => break,
+                    }
+                }
+                _ => {
+                    let now = Instant::now();
+                    (now, now)
+                }
+            };
             let measured = self.phase.is_measuring(due);
+            let token = Token { seq, due, sent, bytes, measured };
+            let outcome = self.sender.send(&Outgoing { key, value, headers: &headers }, token);
+            let returned = Instant::now();
             if measured {
-                rec.record(Stage::Send, sent.elapsed().as_nanos() as u64);
+                rec.record(Stage::Send, returned.saturating_duration_since(sent).as_nanos() as u64);
                 report.sent += 1;
             }
             seq += 1;
             match outcome {
-                Ok(future) if self.sync => {
-                    let entry = InFlight { future, seq: seq - 1, due, sent, bytes };
-                    self.finish(entry, &mut rec);
+                Ok(()) => {
+                    let wait = self.sync;
+                    while Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, wait) > 0
+                        && wait
+                        && self.sender.in_flight() > 0
+                    {}
                 }
-                Ok(future) => {
-                    in_flight.push_back(InFlight { future, seq: seq - 1, due, sent, bytes });
-                    self.collect(&mut in_flight, &mut rec, false);
-                }
-                Err(e) => {
+                Err(failed) => {
                     if measured {
                         self.metrics.add_errors(1);
                     }
-                    if matches!(e, kbench_engine::Error::Closed { .. }) {
+                    if failed.closed {
                         break;
                     }
                 }
@@ -123,49 +157,77 @@ impl Worker {
         if let Some(s) = &self.schedule {
             report.lag = s.lag(Instant::now());
         }
-        // Every record sent gets its outcome recorded, however long the log takes.
-        while !in_flight.is_empty() {
-            self.collect(&mut in_flight, &mut rec, true);
+        // Every record sent gets its outcome recorded, however long the backend takes.
+        while self.sender.in_flight() > 0 {
+            Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, true);
         }
+        rec.hand_over();
         report
     }
 
-    /// Records the deliveries that completed, oldest first; with `wait`, blocks for the oldest.
-    /// Returns whether anything was collected.
-    fn collect(&self, in_flight: &mut VecDeque<InFlight>, rec: &mut StageRecorder, wait: bool) -> bool {
-        let mut any = false;
-        while let Some(head) = in_flight.front() {
-            if !(wait || head.future.is_done()) {
-                break;
+    /// Records the deliveries the backend has completed; with `wait`, blocks for one.
+    fn collect(
+        sender: &mut S,
+        metrics: &CaseMetrics,
+        ledger: &Option<(Arc<Ledger>, Instant)>,
+        thread: u32,
+        rec: &mut StageRecorder,
+        wait: bool,
+    ) -> usize {
+        sender.poll(wait, &mut |d: Delivery| {
+            let t = d.token;
+            if let (true, Some((ledger, _))) = (d.ok, ledger) {
+                ledger.acknowledged(thread, t.seq);
             }
-            let entry = in_flight.pop_front().expect("front exists");
-            self.finish(entry, rec);
-            any = true;
-            if wait {
-                break;
+            // Measured or not was decided at the send, once for all of the record's figures.
+            if !t.measured {
+                return;
             }
-        }
-        any
+            if d.ok {
+                let done = d.completed_at.unwrap_or_else(Instant::now);
+                rec.record(Stage::EndToEnd, done.saturating_duration_since(t.due).as_nanos() as u64);
+                rec.record(Stage::EndToEndActual, done.saturating_duration_since(t.sent).as_nanos() as u64);
+                rec.add_records(1, t.bytes);
+            } else {
+                metrics.add_errors(1);
+            }
+        })
     }
+}
 
-    fn finish(&self, entry: InFlight, rec: &mut StageRecorder) {
-        let InFlight { future, seq, due, sent, bytes } = entry;
-        let completed_at = future.completed_at();
-        let outcome = future.get();
-        if let (Ok(_), Some((ledger, thread, _))) = (&outcome, &self.ledger) {
-            ledger.acknowledged(*thread, seq);
-        }
-        if !self.phase.is_measuring(due) {
-            return;
-        }
-        match outcome {
-            Ok(_) => {
-                let done = completed_at.unwrap_or_else(Instant::now);
-                rec.record(Stage::EndToEnd, done.saturating_duration_since(due).as_nanos() as u64);
-                rec.record(Stage::EndToEndActual, done.saturating_duration_since(sent).as_nanos() as u64);
-                rec.add_records(1, bytes);
+/// The harness's own cost per record for `plan`'s records: the worker loop, closed, on one thread,
+/// against a backend that completes every send at once ([`NullSender`]). Nanoseconds per record.
+pub(crate) fn probe_harness_cost(plan: &CasePlan) -> anyhow::Result<f64> {
+    let metrics = CaseMetrics::new();
+    let epoch = Instant::now();
+    let phase = Arc::new(Phase::new(epoch));
+    phase.start_measuring(epoch);
+    metrics.start_measuring(epoch);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tracks = plan.consumers.is_some() || plan.log.replication_factor > 1;
+    let shared =
+        Shared { metrics, phase, stop: Arc::clone(&stop), ledger: tracks.then(|| Arc::new(Ledger::new(1))), epoch };
+    let probe_plan =
+        CasePlan { rate: 0.0, count: Some(PROBE_RECORDS), threads: 1, sync: false, pin_threads: false, ..plan.clone() };
+    let worker = Worker::new(&probe_plan, 0, NullSender::default(), &shared, epoch)?;
+    let timer = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + PROBE_MAX;
+            while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+                std::thread::park_timeout(left);
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
             }
-            Err(_) => self.metrics.add_errors(1),
-        }
-    }
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let started = Instant::now();
+    let report = worker.run();
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    timer.thread().unpark();
+    let _ = timer.join();
+    Ok(elapsed.as_nanos() as f64 / report.sent.max(1) as f64)
 }

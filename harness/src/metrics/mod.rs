@@ -1,12 +1,12 @@
 //! Per-stage HdrHistograms of one case, collected once a second, and the open-loop rate schedule.
 //!
-//! Each recording thread has its own histograms behind its own mutex, locked only by that thread and,
-//! once a second, by the collector: uncontended, and a thread that stops recording cannot stall a
-//! collection. Values are nanoseconds (batch stages: records and bytes), 3 significant digits.
+//! Each recording thread records into histograms of its own without locks and hands them over once
+//! per collection (see [`StageRecorder`]); the collector sums them into the interval and the totals.
+//! Values are nanoseconds (batch stages: records and bytes), 3 significant digits.
 
 mod rate;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -87,34 +87,102 @@ struct Local {
     stages: Vec<Histogram<u64>>,
     records: u64,
     bytes: u64,
+    /// Something was recorded since the last reset.
+    dirty: bool,
 }
 
 impl Local {
     fn new() -> Self {
-        Local { stages: (0..STAGES).map(|_| new_histogram()).collect(), records: 0, bytes: 0 }
+        Local { stages: (0..STAGES).map(|_| new_histogram()).collect(), records: 0, bytes: 0, dirty: false }
+    }
+
+    fn add(&mut self, other: &Local) {
+        for (s, h) in self.stages.iter_mut().zip(&other.stages) {
+            if !h.is_empty() {
+                let _ = s.add(h);
+            }
+        }
+        self.records += other.records;
+        self.bytes += other.bytes;
+        self.dirty |= other.dirty;
+    }
+
+    fn reset(&mut self) {
+        if self.dirty {
+            for h in &mut self.stages {
+                h.reset();
+            }
+        }
+        self.records = 0;
+        self.bytes = 0;
+        self.dirty = false;
     }
 }
 
-/// One thread's recorder.
+/// One thread's recorder: records into histograms only this thread touches (no lock, no atomic
+/// read-modify-write per value) and hands them over once per interval.
+///
+/// The collector bumps a generation number when it collects; the recorder sees the change on its
+/// next record (one relaxed load) and swaps its histograms into its mailbox, taking the empty ones
+/// the collector left there. A thread that stops recording stalls nothing: what it holds is handed
+/// over when it records again or is dropped, and counted in the interval of the hand-over.
 #[derive(Debug)]
 pub struct StageRecorder {
-    local: Arc<Mutex<Local>>,
+    local: Local,
+    seen: u64,
+    mailbox: Arc<Mutex<Local>>,
+    generation: Arc<AtomicU64>,
 }
 
 impl StageRecorder {
     /// Records one value of `stage`.
     #[inline]
     pub fn record(&mut self, stage: Stage, value: u64) {
-        let mut l = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        l.stages[stage.index()].saturating_record(value.max(1));
+        self.local.stages[stage.index()].saturating_record(value.max(1));
+        self.local.dirty = true;
     }
 
-    /// Counts acknowledged records and their bytes.
+    /// Counts acknowledged records and their bytes, and hands the histograms over when the
+    /// collector asked for them.
     #[inline]
     pub fn add_records(&mut self, records: u64, bytes: u64) {
-        let mut l = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        l.records += records;
-        l.bytes += bytes;
+        self.local.records += records;
+        self.local.bytes += bytes;
+        self.local.dirty = true;
+        self.maybe_hand_over();
+    }
+
+    /// Hands the histograms over if the collector collected since the last hand-over.
+    #[inline]
+    pub fn maybe_hand_over(&mut self) {
+        let g = self.generation.load(Ordering::Relaxed);
+        if g != self.seen {
+            self.seen = g;
+            self.hand_over();
+        }
+    }
+
+    /// Hands the histograms over now (a thread about to go quiet, or the last collection).
+    pub fn hand_over(&mut self) {
+        if !self.local.dirty {
+            return;
+        }
+        let mut mailbox = self.mailbox.lock().unwrap_or_else(|p| p.into_inner());
+        if mailbox.dirty {
+            // The collector has not taken the last hand-over yet: merge (rare).
+            mailbox.add(&self.local);
+            self.local.reset();
+        } else {
+            // Swap: the mailbox holds the reset histograms of the previous hand-over.
+            std::mem::swap(&mut *mailbox, &mut self.local);
+            self.local.reset();
+        }
+    }
+}
+
+impl Drop for StageRecorder {
+    fn drop(&mut self) {
+        self.hand_over();
     }
 }
 
@@ -166,23 +234,31 @@ impl Measured {
 /// One case's measurements.
 #[derive(Debug)]
 pub struct CaseMetrics {
-    recorders: Mutex<Vec<Arc<Mutex<Local>>>>,
+    mailboxes: Mutex<Vec<Arc<Mutex<Local>>>>,
+    generation: Arc<AtomicU64>,
+    /// The collector's scratch: the sum of one collection.
+    scratch: Mutex<Local>,
     totals: Mutex<Local>,
-    measuring_since: Mutex<Option<Instant>>,
-    last_collect: Mutex<Option<Instant>>,
+    measuring: AtomicBool,
+    times: Mutex<(Option<Instant>, Option<Instant>)>,
     errors: AtomicU64,
     uncompressed: AtomicU64,
     compressed: AtomicU64,
 }
 
+/// How long a collection waits for busy recorders to hand their histograms over.
+const HAND_OVER_WAIT: Duration = Duration::from_millis(2);
+
 impl CaseMetrics {
     /// Fresh metrics.
     pub fn new() -> Arc<Self> {
         Arc::new(CaseMetrics {
-            recorders: Mutex::new(Vec::new()),
+            mailboxes: Mutex::new(Vec::new()),
+            generation: Arc::new(AtomicU64::new(0)),
+            scratch: Mutex::new(Local::new()),
             totals: Mutex::new(Local::new()),
-            measuring_since: Mutex::new(None),
-            last_collect: Mutex::new(None),
+            measuring: AtomicBool::new(false),
+            times: Mutex::new((None, None)),
             errors: AtomicU64::new(0),
             uncompressed: AtomicU64::new(0),
             compressed: AtomicU64::new(0),
@@ -191,14 +267,19 @@ impl CaseMetrics {
 
     /// A recorder for the calling thread.
     pub fn recorder(&self) -> StageRecorder {
-        let local = Arc::new(Mutex::new(Local::new()));
-        self.recorders.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&local));
-        StageRecorder { local }
+        let mailbox = Arc::new(Mutex::new(Local::new()));
+        self.mailboxes.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&mailbox));
+        StageRecorder {
+            local: Local::new(),
+            seen: self.generation.load(Ordering::Relaxed),
+            mailbox,
+            generation: Arc::clone(&self.generation),
+        }
     }
 
-    /// Counts failures.
+    /// Counts failures (measured phase only).
     pub fn add_errors(&self, n: u64) {
-        if self.measuring_since.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if self.measuring.load(Ordering::Relaxed) {
             self.errors.fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -211,56 +292,59 @@ impl CaseMetrics {
 
     /// Ends the warmup: everything recorded so far is dropped.
     pub fn start_measuring(&self, now: Instant) {
-        self.take(now);
-        *self.totals.lock().unwrap_or_else(|p| p.into_inner()) = Local::new();
+        self.take(|_| ());
+        self.totals.lock().unwrap_or_else(|p| p.into_inner()).reset();
         self.errors.store(0, Ordering::Relaxed);
         self.uncompressed.store(0, Ordering::Relaxed);
         self.compressed.store(0, Ordering::Relaxed);
-        *self.measuring_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
-        *self.last_collect.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        self.measuring.store(true, Ordering::Relaxed);
+        *self.times.lock().unwrap_or_else(|p| p.into_inner()) = (Some(now), Some(now));
     }
 
-    fn take(&self, _now: Instant) -> Local {
-        let mut sum = Local::new();
-        let recorders = self.recorders.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for r in recorders {
-            let mut l = r.lock().unwrap_or_else(|p| p.into_inner());
-            for (s, h) in sum.stages.iter_mut().zip(l.stages.iter_mut()) {
-                let _ = s.add(&*h);
-                h.reset();
+    /// Asks every recorder for its histograms, sums what the mailboxes hold and hands the sum to
+    /// `f`; the mailboxes are left reset.
+    fn take<R>(&self, f: impl FnOnce(&Local) -> R) -> R {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        let mailboxes = self.mailboxes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Recorders hand over on their next record: give busy ones a moment.
+        std::thread::sleep(HAND_OVER_WAIT);
+        let mut sum = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        sum.reset();
+        for m in mailboxes {
+            let mut l = m.lock().unwrap_or_else(|p| p.into_inner());
+            if l.dirty {
+                sum.add(&l);
+                l.reset();
             }
-            sum.records += std::mem::take(&mut l.records);
-            sum.bytes += std::mem::take(&mut l.bytes);
         }
-        sum
+        f(&sum)
     }
 
     /// Collects what was recorded since the last collection (the driver calls it once a second).
     pub fn collect_interval(&self, now: Instant) -> Interval {
-        let taken = self.take(now);
-        let since = *self.measuring_since.lock().unwrap_or_else(|p| p.into_inner());
-        let mut last = self.last_collect.lock().unwrap_or_else(|p| p.into_inner());
-        let from = last.unwrap_or(now);
-        *last = Some(now);
-        drop(last);
-        if since.is_some() {
-            let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-            for (t, h) in totals.stages.iter_mut().zip(&taken.stages) {
-                let _ = t.add(h);
+        let measuring = self.measuring.load(Ordering::Relaxed);
+        let (since, from) = {
+            let mut t = self.times.lock().unwrap_or_else(|p| p.into_inner());
+            let from = t.1.unwrap_or(now);
+            t.1 = Some(now);
+            (t.0, from)
+        };
+        let (stages, records, bytes) = self.take(|taken| {
+            if measuring {
+                self.totals.lock().unwrap_or_else(|p| p.into_inner()).add(taken);
             }
-            totals.records += taken.records;
-            totals.bytes += taken.bytes;
-        }
+            (taken.stages.clone(), taken.records, taken.bytes)
+        });
         let length = now.saturating_duration_since(from).max(Duration::from_millis(1));
         let secs = length.as_secs_f64();
         Interval {
             start: since.map_or(Duration::ZERO, |s| from.saturating_duration_since(s)),
             length,
-            e2e_p99_ns: taken.stages[Stage::EndToEnd.index()].value_at_quantile(0.99),
-            records_per_sec: taken.records as f64 / secs,
-            mb_per_sec: taken.bytes as f64 / secs / 1e6,
-            records: taken.records,
-            stages: taken.stages,
+            e2e_p99_ns: stages[Stage::EndToEnd.index()].value_at_quantile(0.99),
+            records_per_sec: records as f64 / secs,
+            mb_per_sec: bytes as f64 / secs / 1e6,
+            records,
+            stages,
             consumer_lag: None,
         }
     }
@@ -298,26 +382,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn warmup_is_dropped_and_intervals_add_up() {
+    fn recorders_hand_over_without_locks_and_intervals_add_up() {
+        use std::sync::mpsc::{self, TryRecvError};
         let m = CaseMetrics::new();
-        let mut r = m.recorder();
         let idle = m.recorder(); // never records: must not stall collection
-        r.record(Stage::EndToEnd, 5_000);
-        r.add_records(1, 100);
         let t0 = Instant::now();
         m.start_measuring(t0);
-        for v in [1_000, 2_000, 3_000] {
-            r.record(Stage::EndToEnd, v);
-            r.add_records(1, 100);
+        let (values, rx) = mpsc::channel::<Vec<u64>>();
+        let (done, recorded) = mpsc::channel::<()>();
+        let worker = {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || {
+                // A busy recording thread: it sees each collection on its next step.
+                let mut r = m.recorder();
+                loop {
+                    match rx.try_recv() {
+                        Ok(vs) => {
+                            for v in vs {
+                                r.record(Stage::EndToEnd, v);
+                                r.add_records(1, 100);
+                            }
+                            done.send(()).unwrap();
+                        }
+                        Err(TryRecvError::Empty) => {
+                            r.maybe_hand_over();
+                            std::thread::yield_now();
+                        }
+                        Err(TryRecvError::Disconnected) => break,
+                    }
+                }
+            })
+        };
+        values.send(vec![1_000, 2_000, 3_000]).unwrap();
+        recorded.recv().unwrap();
+        // However slow the host, the three values arrive in some interval, each exactly once.
+        let (mut seen, mut second) = (0, 1);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while seen < 3 {
+            assert!(Instant::now() < deadline, "the recorder never handed over");
+            let iv = m.collect_interval(t0 + Duration::from_secs(second));
+            assert!((iv.mb_per_sec - iv.records as f64 * 100e-6).abs() < 1e-9);
+            assert!((iv.records_per_sec - iv.records as f64).abs() < 1e-9, "1 s intervals");
+            seen += iv.records;
+            second += 1;
         }
-        let iv = m.collect_interval(t0 + Duration::from_secs(1));
-        assert_eq!(iv.records, 3);
-        assert!((iv.mb_per_sec - 300e-6).abs() < 1e-9);
-        assert!((iv.records_per_sec - 3.0).abs() < 1e-9);
-        r.record(Stage::EndToEnd, 4_000);
-        r.add_records(1, 100);
-        let _ = m.collect_interval(t0 + Duration::from_secs(2));
-        let total = m.finish(t0 + Duration::from_secs(2));
+        assert_eq!(seen, 3);
+        values.send(vec![4_000]).unwrap();
+        recorded.recv().unwrap();
+        drop(values); // the thread ends; its recorder hands over as it is dropped
+        worker.join().unwrap();
+        let _ = m.collect_interval(t0 + Duration::from_secs(second));
+        let total = m.finish(t0 + Duration::from_secs(second));
         assert_eq!(total.records, 4);
         let h = total.stage(Stage::EndToEnd);
         assert_eq!(h.len(), 4);

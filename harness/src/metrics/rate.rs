@@ -2,6 +2,7 @@
 //! send i-1, so latency measured from the due time includes every stall (free of coordinated
 //! omission, as wrk2).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// One thread's share of a fixed-rate schedule: thread t of T takes sends t, t+T, t+2T, ...
@@ -30,23 +31,27 @@ impl RateSchedule {
     }
 
     /// Waits until the next send is due (sleeping, then spinning the last 50 µs) and returns its due
-    /// time; returns at once when behind schedule.
-    pub fn wait_until_due(&mut self) -> Instant {
+    /// time and the clock's reading at the return (the send instant); returns at once when behind
+    /// schedule, and `None` as soon as `stop` is set (a slow schedule never holds up a stop).
+    pub fn wait_until_due(&mut self, stop: &AtomicBool) -> Option<(Instant, Instant)> {
         let due = self.next_due();
-        loop {
+        let now = loop {
             let now = Instant::now();
             if now >= due {
-                break;
+                break now;
             }
             let left = due - now;
             if left > Duration::from_micros(200) {
-                std::thread::sleep(left - Duration::from_micros(100));
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                std::thread::sleep((left - Duration::from_micros(100)).min(Duration::from_millis(20)));
             } else {
                 std::hint::spin_loop();
             }
-        }
+        };
         self.next += self.step;
-        due
+        Some((due, now))
     }
 
     /// How far behind the schedule the thread is at `now`.
@@ -74,8 +79,10 @@ mod tests {
     fn due_times_do_not_drift_when_late() {
         let t0 = Instant::now() - Duration::from_secs(1);
         let mut s = RateSchedule::new(100.0, 1, 0, t0);
-        let first = s.wait_until_due();
-        let second = s.wait_until_due();
+        let stop = AtomicBool::new(false);
+        let (first, sent) = s.wait_until_due(&stop).unwrap();
+        let (second, _) = s.wait_until_due(&stop).unwrap();
+        assert!(sent >= first);
         assert_eq!(second - first, Duration::from_millis(10), "a late sender keeps the original schedule");
         assert!(s.lag(Instant::now()) > Duration::from_millis(900));
     }

@@ -87,6 +87,7 @@ pub fn summarize(
         consumers: None,
         kafka: None,
         replication: None,
+        harness: Default::default(),
     }
 }
 

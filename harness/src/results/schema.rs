@@ -187,6 +187,39 @@ pub struct Summary {
     /// Replication's figures and the acknowledged-record audit (replication.factor > 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationSummary>,
+    /// What the harness itself costs per record, beside the measured per-record time.
+    #[serde(default)]
+    pub harness: HarnessCost,
+}
+
+/// The harness's own per-record cost: the same worker loop, on one thread, against a backend that
+/// completes every send at once, measured before the case with the case's records.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct HarnessCost {
+    /// Nanoseconds of one thread per record in the harness alone.
+    pub ns_per_record: f64,
+    /// The measured per-record time: the producer threads' time (threads, at most the CPUs)
+    /// over the measured phase, per acknowledged record, nanoseconds.
+    pub record_time_ns: f64,
+    /// `ns_per_record` as a percentage of `record_time_ns`.
+    pub percent: f64,
+    /// More than [`HARNESS_FLAG_PERCENT`]: the case measures the harness as much as the backend.
+    pub flagged: bool,
+}
+
+/// Above this share of the per-record time a case's harness cost is flagged.
+pub const HARNESS_FLAG_PERCENT: f64 = 10.0;
+
+impl HarnessCost {
+    /// The cost `ns_per_record` beside a measured phase of `duration` in which `threads` producer
+    /// threads delivered `records`.
+    pub fn new(ns_per_record: f64, threads: u32, duration_sec: f64, records: u64) -> HarnessCost {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let thread_ns = f64::from(threads.max(1)).min(cpus) * duration_sec * 1e9;
+        let record_time_ns = if records > 0 { thread_ns / records as f64 } else { 0.0 };
+        let percent = if record_time_ns > 0.0 { ns_per_record / record_time_ns * 100.0 } else { 0.0 };
+        HarnessCost { ns_per_record, record_time_ns, percent, flagged: percent > HARNESS_FLAG_PERCENT }
+    }
 }
 
 /// A replicated case: its settings, the faults applied, the state the replicas ended in, and the

@@ -1,10 +1,11 @@
 //! Writing the run directory: atomic files, the interval log, the CSV and the .hgrm.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
@@ -59,32 +60,56 @@ impl RunDir {
         let rel = PathBuf::from("cases").join(case_id);
         let dir = self.path.join(&rel);
         std::fs::create_dir_all(&dir)?;
-        let mut csv = String::from(
-            "elapsed_sec,records,records_per_sec,mb_per_sec,e2e_p50_ns,e2e_p99_ns,e2e_p999_ns,e2e_max_ns,consumer_lag\n",
-        );
-        csv.reserve(4096);
-        Ok(CaseWriter { dir, rel, start, hlog: Vec::new(), csv, intervals: Vec::new() })
+        let hlog = File::create(dir.join("latency.hlog"))
+            .with_context(|| format!("creating {}", dir.join("latency.hlog").display()))?;
+        let csv = File::create(dir.join("intervals.csv"))
+            .with_context(|| format!("creating {}", dir.join("intervals.csv").display()))?;
+        let (tx, rx) = crossbeam_channel::bounded::<Interval>(4);
+        let thread = std::thread::Builder::new()
+            .name("kbench-results".into())
+            .spawn(move || stream_intervals(rx, start, hlog, csv))
+            .context("spawning the results writer")?;
+        Ok(CaseWriter { dir, rel, tx: Some(tx), thread: Some(thread) })
     }
 }
 
-/// One case's files, built in memory and written atomically when the case ends.
+/// One case's files. Intervals stream to disk as they are taken (a writer thread owns the
+/// interval log), so memory does not grow with the case's length and an interrupted case keeps
+/// what it measured.
 #[derive(Debug)]
 pub struct CaseWriter {
     dir: PathBuf,
     rel: PathBuf,
-    start: SystemTime,
-    hlog: Vec<u8>,
-    csv: String,
-    intervals: Vec<Interval>,
+    tx: Option<crossbeam_channel::Sender<Interval>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl CaseWriter {
-    /// Adds one interval.
-    pub fn write_interval(&mut self, iv: &Interval) -> anyhow::Result<()> {
+/// The writer thread: latency.hlog and intervals.csv, one interval at a time, each flushed.
+fn stream_intervals(
+    rx: crossbeam_channel::Receiver<Interval>,
+    start: SystemTime,
+    hlog: File,
+    csv: File,
+) -> anyhow::Result<()> {
+    let mut hlog = BufWriter::new(hlog);
+    let mut csv = BufWriter::new(csv);
+    csv.write_all(
+        b"elapsed_sec,records,records_per_sec,mb_per_sec,e2e_p50_ns,e2e_p99_ns,e2e_p999_ns,e2e_max_ns,consumer_lag\n",
+    )?;
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment("kbench interval log: values in nanoseconds (batch_records: records, batch_bytes: bytes, compression_ratio_permille: thousandths)")
+        .with_start_time(start)
+        .with_base_time(start)
+        .with_max_value_divisor(1.0)
+        .begin_log_with(&mut hlog, &mut serializer)
+        .map_err(|e| anyhow::anyhow!("starting the interval log: {e:?}"))?;
+    for iv in rx {
         let e2e = &iv.stages[0];
         let end = (iv.start + iv.length).as_secs_f64();
-        self.csv.push_str(&format!(
-            "{end:.3},{},{:.1},{:.3},{},{},{},{},{}\n",
+        writeln!(
+            csv,
+            "{end:.3},{},{:.1},{:.3},{},{},{},{},{}",
             iv.records,
             iv.records_per_sec,
             iv.mb_per_sec,
@@ -93,37 +118,48 @@ impl CaseWriter {
             e2e.value_at_quantile(0.999),
             if e2e.is_empty() { 0 } else { e2e.max() },
             iv.consumer_lag.map_or_else(String::new, |l| l.to_string())
-        ));
-        self.intervals.push(iv.clone());
+        )?;
+        csv.flush()?;
+        for (stage, h) in Stage::ALL.iter().zip(&iv.stages) {
+            if h.is_empty() {
+                continue;
+            }
+            let tag = Tag::new(stage.tag()).ok_or_else(|| anyhow::anyhow!("bad tag"))?;
+            log.write_histogram(h, iv.start, iv.length, Some(tag))
+                .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
+        }
+    }
+    drop(log);
+    hlog.flush()?;
+    hlog.get_ref().sync_all()?;
+    csv.get_ref().sync_all()?;
+    Ok(())
+}
+
+impl CaseWriter {
+    /// Adds one interval (written by the writer thread).
+    pub fn write_interval(&mut self, iv: Interval) -> anyhow::Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(iv).is_ok());
+        if !sent {
+            // The writer stopped: its error says why.
+            self.join()?;
+            anyhow::bail!("the results writer of {} stopped", self.dir.display());
+        }
         Ok(())
     }
 
-    /// Writes latency.hlog, intervals.csv and end_to_end.hgrm.
-    pub fn finish(mut self, m: &Measured) -> anyhow::Result<CaseFiles> {
-        let since_epoch = self.start.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let mut serializer = V2DeflateSerializer::new();
-        {
-            let mut log = IntervalLogWriterBuilder::new()
-                .add_comment("kbench interval log: values in nanoseconds (batch_records: records, batch_bytes: bytes, compression_ratio_permille: thousandths)")
-                .with_start_time(self.start)
-                .with_base_time(self.start)
-                .with_max_value_divisor(1.0)
-                .begin_log_with(&mut self.hlog, &mut serializer)
-                .map_err(|e| anyhow::anyhow!("starting the interval log: {e:?}"))?;
-            for iv in &self.intervals {
-                for (stage, h) in Stage::ALL.iter().zip(&iv.stages) {
-                    if h.is_empty() {
-                        continue;
-                    }
-                    let tag = Tag::new(stage.tag()).ok_or_else(|| anyhow::anyhow!("bad tag"))?;
-                    log.write_histogram(h, iv.start, iv.length, Some(tag))
-                        .map_err(|e| anyhow::anyhow!("writing the interval log: {e:?}"))?;
-                }
-            }
+    fn join(&mut self) -> anyhow::Result<()> {
+        self.tx = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r.with_context(|| format!("writing the interval files under {}", self.dir.display())),
+            Some(Err(_)) => anyhow::bail!("the results writer panicked"),
+            None => Ok(()),
         }
-        let _ = since_epoch;
-        super::writer::write_atomic(&self.dir.join("latency.hlog"), &self.hlog)?;
-        write_atomic(&self.dir.join("intervals.csv"), self.csv.as_bytes())?;
+    }
+
+    /// Closes latency.hlog and intervals.csv and writes end_to_end.hgrm.
+    pub fn finish(mut self, m: &Measured) -> anyhow::Result<CaseFiles> {
+        self.join()?;
         write_atomic(&self.dir.join("end_to_end.hgrm"), hgrm(m.stage(Stage::EndToEnd)).as_bytes())?;
         let rel = |f: &str| self.rel.join(f).display().to_string();
         Ok(CaseFiles { hlog: rel("latency.hlog"), intervals_csv: rel("intervals.csv"), hgrm: rel("end_to_end.hgrm") })
@@ -185,7 +221,8 @@ mod tests {
             r.record(Stage::EndToEnd, v * 1000);
         }
         r.add_records(1000, 100_000);
-        w.write_interval(&m.collect_interval(t0 + Duration::from_secs(1))).unwrap();
+        r.hand_over();
+        w.write_interval(m.collect_interval(t0 + Duration::from_secs(1))).unwrap();
         let files = w.finish(&m.finish(t0 + Duration::from_secs(1))).unwrap();
         let bytes = std::fs::read(run.path().join(&files.hlog)).unwrap();
         let mut de = Deserializer::new();

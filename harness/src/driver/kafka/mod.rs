@@ -2,14 +2,14 @@
 //! crate with its bundled librdkafka), built with `--features kafka`.
 //!
 //! [`config`] maps workload keys to librdkafka properties and refuses those without a meaning there;
-//! [`producer`] sends on the workload's threads and records delivery latency from the delivery
-//! reports; [`consumer`] reads the topic back in a consumer group for end-to-end latency and the
+//! [`producer`] is the per-thread sender and the delivery callback; [`consumer`] reads the topic back in a consumer group for end-to-end latency and the
 //! delivery accounting; [`mock`] runs librdkafka's in-process mock cluster (`bootstrap.servers:
-//! mock:N`) and its faults; [`topic`] creates the topic on a real cluster; [`case`] runs a case
-//! with the same histograms, intervals and results as the embedded engine. docs/KAFKA.md says what
+//! mock:N`) and its faults; [`topic`] creates the topic on a real cluster; [`backend`] puts them behind the
+//! backend trait, so a case runs in the same loop, with the same histograms and results, as on the
+//! embedded engine. docs/KAFKA.md says what
 //! compares with the embedded engine and what does not.
 
-mod case;
+mod backend;
 mod config;
 mod consumer;
 mod errors;
@@ -19,7 +19,7 @@ mod topic;
 
 use std::time::Duration;
 
-pub(crate) use case::run_case;
+pub(crate) use backend::Kafka;
 use config::ClientProperties;
 use consumer::ConsumersKnobs;
 use mock::Fault;

@@ -1,16 +1,15 @@
-//! The producer side on librdkafka: one thread per `producer.threads` calling `send` on a shared or
-//! per-thread producer (closed loop, or open loop on the same rate schedule as the embedded engine),
-//! and the delivery callback recording latency from the scheduled and the actual send into the
-//! case's histograms.
+//! The producer side on librdkafka: a [`Sender`] per producer thread over a shared or per-thread
+//! librdkafka producer, and the delivery callback.
 //!
-//! librdkafka hands each delivery report to the producer's polling thread with the record's opaque
-//! box: the completion instant is taken there, as soon as librdkafka reports it.
+//! librdkafka hands each delivery report to the producer's polling thread with the record's
+//! opaque box; the callback takes the completion instant there and queues the outcome to the
+//! thread that sent the record, which records it in its own histograms like any backend's.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kbench_engine::record::RecordHeader;
+use crossbeam_queue::SegQueue;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
@@ -19,53 +18,37 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::errors::{ClientErrors, Seen};
-use crate::driver::keys::KeyGenerator;
-use crate::driver::ledger::{ID_HEADER, Ledger, RecordId};
-use crate::driver::payload::PayloadGenerator;
+use crate::driver::backend::{Delivery, Outgoing, SendFailed, Sender, Token};
 use crate::driver::phase::Phase;
-use crate::driver::worker::WorkerReport;
-use crate::metrics::{CaseMetrics, RateSchedule, Stage, StageRecorder};
 
 /// A librdkafka producer with kbench's callbacks.
 pub(crate) type KafkaProducer = ThreadedProducer<ProducerSide>;
 
-/// Wakes a thread that waits for its own deliveries (`send: sync`).
+/// One sending thread's mailbox of delivery outcomes.
 #[derive(Debug)]
-pub(crate) struct Completions {
-    done: AtomicU64,
+pub(crate) struct Outcomes {
+    queue: SegQueue<Delivery>,
+    /// The thread parks on it while it waits for a delivery.
+    waiting: AtomicBool,
     thread: std::thread::Thread,
 }
 
 /// What a delivery report needs of its record.
 #[derive(Debug)]
 pub(crate) struct Sent {
-    thread: u32,
-    seq: u64,
-    due: Instant,
-    sent: Instant,
-    bytes: u64,
-    completions: Option<Arc<Completions>>,
+    token: Token,
+    outcomes: Arc<Outcomes>,
 }
 
 /// The callbacks of one producer.
 pub(crate) struct ProducerSide {
-    metrics: Arc<CaseMetrics>,
     phase: Arc<Phase>,
-    ledger: Option<Arc<Ledger>>,
     errors: Arc<ClientErrors>,
-    /// Used by the producer's one polling thread: never contended.
-    recorder: Mutex<StageRecorder>,
 }
 
 impl ProducerSide {
-    pub(crate) fn new(
-        metrics: Arc<CaseMetrics>,
-        phase: Arc<Phase>,
-        ledger: Option<Arc<Ledger>>,
-        errors: Arc<ClientErrors>,
-    ) -> Self {
-        let recorder = Mutex::new(metrics.recorder());
-        ProducerSide { metrics, phase, ledger, errors, recorder }
+    pub(crate) fn new(phase: Arc<Phase>, errors: Arc<ClientErrors>) -> Self {
+        ProducerSide { phase, errors }
     }
 }
 
@@ -90,140 +73,117 @@ impl ProducerContext for ProducerSide {
     type DeliveryOpaque = Box<Sent>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, s: Box<Sent>) {
-        let done = Instant::now();
-        let measured = self.phase.is_measuring(s.due);
-        match result {
-            Ok(_) => {
-                if let Some(ledger) = &self.ledger {
-                    ledger.acknowledged(s.thread, s.seq);
-                }
-                if measured {
-                    let mut rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-                    rec.record(Stage::EndToEnd, done.saturating_duration_since(s.due).as_nanos() as u64);
-                    rec.record(Stage::EndToEndActual, done.saturating_duration_since(s.sent).as_nanos() as u64);
-                    rec.add_records(1, s.bytes);
-                }
-            }
+        let completed_at = Some(Instant::now());
+        let ok = match result {
+            Ok(_) => true,
             Err((e, _)) => {
-                if measured {
-                    self.metrics.add_errors(1);
+                if s.token.measured {
                     self.errors.count(Seen::Delivery, e);
                 }
+                false
             }
-        }
-        if let Some(c) = &s.completions {
-            c.done.fetch_add(1, Ordering::Release);
-            c.thread.unpark();
+        };
+        s.outcomes.queue.push(Delivery { token: s.token, ok, completed_at });
+        if s.outcomes.waiting.load(Ordering::SeqCst) {
+            s.outcomes.thread.unpark();
         }
     }
 }
 
-/// One sending thread.
-pub(crate) struct KafkaWorker {
-    pub producer: Arc<KafkaProducer>,
-    pub topic: String,
-    pub thread: u32,
-    pub metrics: Arc<CaseMetrics>,
-    pub phase: Arc<Phase>,
-    pub stop: Arc<AtomicBool>,
-    pub errors: Arc<ClientErrors>,
-    pub keys: KeyGenerator,
-    pub values: PayloadGenerator,
-    pub headers: Vec<RecordHeader>,
-    pub schedule: Option<RateSchedule>,
-    pub quota: Option<u64>,
-    pub sync: bool,
+/// One producer thread's handle on a librdkafka producer.
+pub(crate) struct KafkaSender {
+    producer: Arc<KafkaProducer>,
+    topic: String,
+    errors: Arc<ClientErrors>,
+    stop: Arc<AtomicBool>,
     /// `max.block.ms`: how long `send` retries while librdkafka's queue is full.
-    pub max_block: Duration,
-    pub core: Option<core_affinity::CoreId>,
-    /// With consumers: stamp the id header (the case's epoch dates the schedule).
-    pub ledger_epoch: Option<Instant>,
+    max_block: Duration,
+    /// Made on the first send, on the thread that sends (the one to wake).
+    outcomes: Option<Arc<Outcomes>>,
+    sent: u64,
+    done: u64,
 }
 
-impl KafkaWorker {
-    pub(crate) fn run(mut self) -> WorkerReport {
-        if let Some(core) = self.core {
-            core_affinity::set_for_current(core);
+impl KafkaSender {
+    pub(crate) fn new(
+        producer: Arc<KafkaProducer>,
+        topic: String,
+        errors: Arc<ClientErrors>,
+        stop: Arc<AtomicBool>,
+        max_block: Duration,
+    ) -> Self {
+        KafkaSender { producer, topic, errors, stop, max_block, outcomes: None, sent: 0, done: 0 }
+    }
+}
+
+impl Sender for KafkaSender {
+    fn send(&mut self, record: &Outgoing<'_>, token: Token) -> Result<(), SendFailed> {
+        let outcomes = self.outcomes.get_or_insert_with(|| {
+            Arc::new(Outcomes {
+                queue: SegQueue::new(),
+                waiting: AtomicBool::new(false),
+                thread: std::thread::current(),
+            })
+        });
+        let headers = (!record.headers.is_empty()).then(|| {
+            record.headers.iter().fold(OwnedHeaders::new_with_capacity(record.headers.len()), |h, header| {
+                h.insert(Header { key: &header.key, value: header.value.as_deref() })
+            })
+        });
+        let opaque = Box::new(Sent { token, outcomes: Arc::clone(outcomes) });
+        let mut r = BaseRecord::with_opaque_to(&self.topic, opaque).payload(record.value);
+        if let Some(k) = record.key {
+            r = r.key(k);
         }
-        let mut rec = self.metrics.recorder();
-        let mut report = WorkerReport::default();
-        let completions =
-            self.sync.then(|| Arc::new(Completions { done: AtomicU64::new(0), thread: std::thread::current() }));
-        let mut accepted = 0u64;
-        let mut seq = 0u64;
-        while !self.stop.load(Ordering::Relaxed) {
-            if self.quota.is_some_and(|q| report.sent >= q) {
-                break;
-            }
-            let due = self.schedule.as_mut().map_or_else(Instant::now, RateSchedule::wait_until_due);
-            let mut headers = (!self.headers.is_empty() || self.ledger_epoch.is_some())
-                .then(|| OwnedHeaders::new_with_capacity(self.headers.len() + 1));
-            if let Some(h) = headers.as_mut() {
-                for header in &self.headers {
-                    *h = std::mem::replace(h, OwnedHeaders::new())
-                        .insert(Header { key: &header.key, value: header.value.as_deref() });
+        if let Some(h) = headers {
+            r = r.headers(h);
+        }
+        // As Java's send blocks up to max.block.ms for buffer space, retry while the queue is full.
+        loop {
+            match self.producer.send(r) {
+                Ok(()) => {
+                    self.sent += 1;
+                    return Ok(());
                 }
-                if let Some(epoch) = self.ledger_epoch {
-                    let id = RecordId {
-                        thread: self.thread,
-                        seq,
-                        scheduled_ns: due.saturating_duration_since(epoch).as_nanos() as u64,
-                    };
-                    *h = std::mem::replace(h, OwnedHeaders::new())
-                        .insert(Header { key: ID_HEADER, value: Some(&id.encode()) });
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if token.sent.elapsed() < self.max_block && !self.stop.load(Ordering::Relaxed) =>
+                {
+                    r = back;
+                    std::thread::sleep(Duration::from_micros(200));
                 }
-            }
-            let key = self.keys.next();
-            let value = self.values.next();
-            let bytes = (value.len() + key.map_or(0, <[u8]>::len)) as u64;
-            let sent = Instant::now();
-            let opaque =
-                Box::new(Sent { thread: self.thread, seq, due, sent, bytes, completions: completions.clone() });
-            let mut record = BaseRecord::with_opaque_to(&self.topic, opaque).payload(value);
-            if let Some(k) = key {
-                record = record.key(k);
-            }
-            if let Some(h) = headers {
-                record = record.headers(h);
-            }
-            // As Java's send blocks up to max.block.ms for buffer space, retry while the queue is full.
-            let outcome = loop {
-                match self.producer.send(record) {
-                    Ok(()) => break Ok(()),
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if sent.elapsed() < self.max_block && !self.stop.load(Ordering::Relaxed) =>
-                    {
-                        record = back;
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    Err((e, _)) => break Err(e),
-                }
-            };
-            let measured = self.phase.is_measuring(due);
-            if measured {
-                rec.record(Stage::Send, sent.elapsed().as_nanos() as u64);
-                report.sent += 1;
-            }
-            seq += 1;
-            match outcome {
-                Ok(()) => accepted += 1,
-                Err(e) => {
-                    if measured {
-                        self.metrics.add_errors(1);
+                Err((e, _)) => {
+                    if token.measured {
                         self.errors.count(Seen::Send, &e);
                     }
-                }
-            }
-            if let Some(c) = &completions {
-                // send().get(): librdkafka reports every accepted record by delivery.timeout.ms.
-                while c.done.load(Ordering::Acquire) < accepted {
-                    std::thread::park_timeout(Duration::from_millis(10));
+                    return Err(SendFailed { closed: false });
                 }
             }
         }
-        if let Some(s) = &self.schedule {
-            report.lag = s.lag(Instant::now());
+    }
+
+    fn poll(&mut self, wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
+        let Some(outcomes) = self.outcomes.as_ref() else { return 0 };
+        let mut n = 0;
+        loop {
+            while let Some(d) = outcomes.queue.pop() {
+                done(d);
+                n += 1;
+            }
+            if n > 0 || !wait || self.sent == self.done {
+                break;
+            }
+            // librdkafka reports every accepted record by delivery.timeout.ms.
+            outcomes.waiting.store(true, Ordering::SeqCst);
+            if outcomes.queue.is_empty() {
+                std::thread::park_timeout(Duration::from_millis(10));
+            }
+            outcomes.waiting.store(false, Ordering::SeqCst);
         }
-        report
+        self.done += n as u64;
+        n
+    }
+
+    fn in_flight(&self) -> usize {
+        (self.sent - self.done) as usize
     }
 }

@@ -1,0 +1,202 @@
+//! The embedded engine as a [`Backend`]: the case's topic log under the data directory, its
+//! producers (one shared or one per thread), the batch observer, consumers reading the log back,
+//! replica faults; at the end the faults are healed, the replicas converge and acknowledged
+//! records are audited against the log.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kbench_engine::log::TopicLog;
+use kbench_engine::producer::{DeliveryFuture, Producer, ProducerRecord};
+use kbench_engine::sender::BatchObserver;
+
+use super::audit;
+use super::backend::{Backend, BackendReport, Delivery, Outgoing, SendFailed, Sender, Shared, Token};
+use super::consumers::ConsumerSide;
+use super::observer::StageObserver;
+use super::plan::CasePlan;
+use super::replica_faults::FaultRunner;
+use crate::results::schema::ReplicationSummary;
+
+/// How long a replicated case waits, after its faults are healed, for every replica to catch up.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One case on the embedded engine.
+pub(crate) struct Embedded {
+    plan: CasePlan,
+    data_dir: PathBuf,
+    keep_data: bool,
+    log: Arc<TopicLog>,
+    observer: Arc<StageObserver>,
+    producers: Vec<Producer>,
+    faults: FaultRunner,
+    consumers: Option<ConsumerSide>,
+    converged: bool,
+}
+
+impl Embedded {
+    /// Opens the log under `data_root/<case id>/`, starts the producers and the consumers.
+    pub(crate) fn open(plan: &CasePlan, data_root: &Path, keep_data: bool, shared: &Shared) -> anyhow::Result<Self> {
+        let data_dir = data_root.join(&plan.id);
+        let log = Arc::new(
+            TopicLog::open(&data_dir, &plan.topic, plan.partitions, plan.log.clone())
+                .with_context(|| format!("opening the log under {}", data_dir.display()))?,
+        );
+        let observer = Arc::new(StageObserver::new(Arc::clone(&shared.metrics), Arc::clone(&shared.phase)));
+        let as_observer: Arc<dyn BatchObserver> = Arc::clone(&observer) as Arc<dyn BatchObserver>;
+        let count = if plan.shared_producer { 1 } else { plan.threads };
+        let producers = (0..count)
+            .map(|_| {
+                Producer::new(plan.producer.clone(), Arc::clone(&log), Some(Arc::clone(&as_observer)))
+                    .context("starting the producer")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let consumers = match (&plan.consumers, &shared.ledger) {
+            (Some(c), Some(l)) => Some(ConsumerSide::start(
+                c.clone(),
+                Arc::clone(&log),
+                &data_dir.join("__consumer_offsets"),
+                Arc::clone(l),
+                Arc::clone(&shared.phase),
+                shared.epoch,
+            )?),
+            _ => None,
+        };
+        Ok(Embedded {
+            plan: plan.clone(),
+            data_dir,
+            keep_data,
+            log,
+            observer,
+            producers,
+            faults: FaultRunner::new(plan.replica_faults.clone()),
+            consumers,
+            converged: true,
+        })
+    }
+}
+
+impl Backend for Embedded {
+    type Sender = EmbeddedSender;
+
+    fn tracks_records(plan: &CasePlan) -> bool {
+        plan.consumers.is_some() || plan.log.replication_factor > 1
+    }
+
+    fn sender(&mut self, thread: u32, _shared: &Shared) -> anyhow::Result<EmbeddedSender> {
+        let producer = self.producers[thread as usize % self.producers.len()].clone();
+        Ok(EmbeddedSender { producer, in_flight: VecDeque::new() })
+    }
+
+    fn tick(&mut self, since: Duration) -> anyhow::Result<Option<Duration>> {
+        if let Some(side) = self.consumers.as_mut() {
+            side.apply_faults(since)?;
+        }
+        self.faults.apply(since, &self.log)?;
+        Ok(None)
+    }
+
+    fn consumer_lag(&self) -> Option<u64> {
+        self.consumers.as_ref().map(ConsumerSide::lag)
+    }
+
+    fn stop_producing(&mut self) -> anyhow::Result<()> {
+        for p in &self.producers {
+            p.close().context("closing the producer")?;
+        }
+        // Faults end here so that consumers can finish and the replicas converge before the audit.
+        if self.plan.log.replication_factor > 1 {
+            self.faults.heal(&self.log)?;
+            self.converged = audit::converge(&self.log, CONVERGE_TIMEOUT)?;
+        }
+        self.observer.hand_over();
+        Ok(())
+    }
+
+    fn finish(mut self, shared: &Shared, measured: Duration) -> anyhow::Result<BackendReport> {
+        let consumers = match (self.consumers.take(), &shared.ledger, &self.plan.consumers) {
+            (Some(side), Some(ledger), Some(cp)) => {
+                let stats = Arc::clone(&side.stats);
+                side.drain_and_stop(cp.config.session_timeout + Duration::from_secs(5))?;
+                Some(stats.summary(ledger, measured))
+            }
+            _ => None,
+        };
+        let replication = match (&shared.ledger, self.plan.log.replication_factor > 1) {
+            (Some(ledger), true) => Some(ReplicationSummary {
+                replication_factor: self.plan.log.replication_factor,
+                min_insync_replicas: self.plan.log.min_insync_replicas,
+                acknowledged: ledger.accounting().acknowledged,
+                lost_acknowledged: audit::missing_acknowledged(&self.log, ledger)?,
+                elections: (0..self.log.partitions())
+                    .filter_map(|p| self.log.replica_status(p).ok().flatten())
+                    .map(|s| s.leader_epoch.max(0) as u32)
+                    .max()
+                    .unwrap_or(0),
+                converged: self.converged,
+                faults: std::mem::take(&mut self.faults.applied),
+            }),
+            _ => None,
+        };
+        let io_backend_effective = self.log.io_backend().to_string();
+        drop(self.producers);
+        self.log.close().with_context(|| format!("closing the log under {}", self.data_dir.display()))?;
+        if !self.keep_data {
+            // Cases can write gigabytes; a temporary data directory is emptied case by case.
+            std::fs::remove_dir_all(&self.data_dir).with_context(|| format!("removing {}", self.data_dir.display()))?;
+        }
+        Ok(BackendReport { io_backend_effective, consumers, kafka: None, replication })
+    }
+}
+
+/// A producer thread's handle: the futures of its sends, oldest first.
+pub(crate) struct EmbeddedSender {
+    producer: Producer,
+    in_flight: VecDeque<(DeliveryFuture, Token)>,
+}
+
+impl Sender for EmbeddedSender {
+    #[inline]
+    fn send(&mut self, record: &Outgoing<'_>, token: Token) -> Result<(), SendFailed> {
+        let r = ProducerRecord {
+            key: record.key,
+            value: Some(record.value),
+            headers: record.headers,
+            ..ProducerRecord::default()
+        };
+        match self.producer.send(&r) {
+            Ok(future) => {
+                self.in_flight.push_back((future, token));
+                Ok(())
+            }
+            Err(e) => Err(SendFailed { closed: matches!(e, kbench_engine::Error::Closed { .. }) }),
+        }
+    }
+
+    #[inline]
+    fn poll(&mut self, wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
+        let mut n = 0;
+        while let Some((head, _)) = self.in_flight.front() {
+            if !head.is_done() {
+                if !wait || n > 0 {
+                    break;
+                }
+                // Every send is answered: by its batch's completion, or the producer's close.
+                while head.get_timeout(Duration::from_secs(1)).is_none() {}
+            }
+            let (future, token) = self.in_flight.pop_front().expect("front exists");
+            let completed_at = future.completed_at();
+            let ok = future.get().is_ok();
+            done(Delivery { token, ok, completed_at });
+            n += 1;
+        }
+        n
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
