@@ -219,6 +219,24 @@ fn winner_lines(w: &Winners<'_>) -> Vec<String> {
     ]
 }
 
+/// A markdown table in comfy-table's markdown style, columns padded to a common width; `right`
+/// lists the right-aligned columns. Pipes and line breaks in cells are escaped.
+pub(crate) fn markdown_table<S: AsRef<str>>(header: &[S], body: &[Vec<String>], right: &[usize]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(header.iter().map(|h| cell(h.as_ref())).collect::<Vec<_>>());
+    for r in body {
+        t.add_row(r.iter().map(|c| cell(c)).collect::<Vec<_>>());
+    }
+    for &i in right {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    format!("{t}\n")
+}
+
 fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<()> {
     let run = load_run(run_dir)?;
     let w = winners(&run, budget_ms);
