@@ -4,14 +4,20 @@
 //! With at least 3 repeats per case on both sides, a change counts only when Welch's t-test finds it
 //! significant at 95% and it exceeds the threshold; with fewer repeats the threshold alone decides,
 //! and the output says so.
+//!
+//! Compare fails closed: a candidate whose run is incomplete, that has failed or interrupted cases,
+//! that lacks a sweep point the baseline has, or that shares no sweep point with the baseline is a
+//! regression too, and the output names the cases and why.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 mod page;
 
 use crate::progress::human_count;
+use crate::report::{case_label, markdown_table};
 use crate::results::load_run;
 use crate::results::schema::{CaseResult, CaseStatus, RunFile};
 
@@ -27,8 +33,12 @@ pub struct CompareArgs {
     pub threshold: f64,
 }
 
-/// Per sweep point (params as JSON): every repeat's records/s and latency percentiles (ns), and the
-/// first repeat's case for its files.
+/// Repeats needed on both sides for the significance test.
+const MIN_REPEATS_FOR_TEST: usize = 3;
+
+/// Per sweep point (params as JSON): every successful repeat's records/s and latency percentiles
+/// (ns), the first successful repeat's case for its files, and the first case of any status for its
+/// name.
 #[derive(Default)]
 struct Point<'a> {
     records_per_sec: Vec<f64>,
@@ -37,13 +47,27 @@ struct Point<'a> {
     p999: Vec<f64>,
     max: Vec<f64>,
     case: Option<&'a CaseResult>,
+    any: Option<&'a CaseResult>,
+}
+
+impl Point<'_> {
+    fn label(&self, key: &str) -> String {
+        self.any.map_or_else(|| key.to_string(), case_label)
+    }
+}
+
+fn point_key(c: &CaseResult) -> String {
+    serde_json::to_string(&c.params).unwrap_or_default()
 }
 
 fn samples(run: &RunFile) -> BTreeMap<String, Point<'_>> {
     let mut out: BTreeMap<String, Point<'_>> = BTreeMap::new();
-    for c in run.cases.iter().filter(|c| c.status == CaseStatus::Ok) {
-        let key = serde_json::to_string(&c.params).unwrap_or_default();
-        let e = out.entry(key).or_default();
+    for c in &run.cases {
+        let e = out.entry(point_key(c)).or_default();
+        e.any.get_or_insert(c);
+        if c.status != CaseStatus::Ok {
+            continue;
+        }
         let l = &c.summary.end_to_end_ns;
         e.records_per_sec.push(c.summary.records_per_sec);
         e.p50.push(l.p50 as f64);
@@ -64,23 +88,17 @@ fn var(v: &[f64]) -> f64 {
     v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().saturating_sub(1)).max(1) as f64
 }
 
-/// Two-sided 95% critical value of Student's t for `df` degrees of freedom.
-fn t_critical(df: f64) -> f64 {
-    const TABLE: [(f64, f64); 12] = [
-        (1.0, 12.706),
-        (2.0, 4.303),
-        (3.0, 3.182),
-        (4.0, 2.776),
-        (5.0, 2.571),
-        (6.0, 2.447),
-        (8.0, 2.306),
-        (10.0, 2.228),
-        (15.0, 2.131),
-        (20.0, 2.086),
-        (30.0, 2.042),
-        (60.0, 2.000),
-    ];
-    TABLE.iter().find(|(d, _)| df <= *d).map_or(1.96, |(_, t)| *t)
+/// Two-sided 95% critical value of Student's t for `df` (possibly fractional) degrees of freedom:
+/// the exact 0.975 quantile. Infinite (nothing is significant) when `df` is not a valid degree of
+/// freedom, which Welch's formula does not produce for two samples of 2 or more.
+pub fn t_critical(df: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df).map_or(f64::INFINITY, |t| t.inverse_cdf(0.975))
+}
+
+/// Welch–Satterthwaite degrees of freedom of two samples.
+fn welch_df(a: &[f64], b: &[f64]) -> f64 {
+    let (va, vb) = (var(a) / a.len() as f64, var(b) / b.len() as f64);
+    (va + vb).powi(2) / (va.powi(2) / (a.len() as f64 - 1.0) + vb.powi(2) / (b.len() as f64 - 1.0))
 }
 
 /// Welch's t-test: whether the means of `a` and `b` differ at 95%.
@@ -91,34 +109,164 @@ pub fn significant(a: &[f64], b: &[f64]) -> bool {
         return mean(a) != mean(b);
     }
     let t = (mean(a) - mean(b)).abs() / se;
-    let df = (va + vb).powi(2) / (va.powi(2) / (a.len() as f64 - 1.0) + vb.powi(2) / (b.len() as f64 - 1.0));
-    t > t_critical(df)
+    t > t_critical(welch_df(a, b))
+}
+
+/// How a matched case was judged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Regression,
+    Improvement,
+    Noise,
+}
+
+impl Verdict {
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            Verdict::Regression => "REGRESSION",
+            Verdict::Improvement => "improvement",
+            Verdict::Noise => "within noise",
+        }
+    }
+
+    /// CSS class of the row in compare.html.
+    pub(crate) fn class(self) -> &'static str {
+        match self {
+            Verdict::Regression => "regression",
+            Verdict::Improvement => "improvement",
+            Verdict::Noise => "noise",
+        }
+    }
 }
 
 /// One matched case's verdict.
 pub(crate) struct Row<'a> {
-    pub key: String,
+    pub label: String,
     pub base: Option<&'a CaseResult>,
     pub cand: Option<&'a CaseResult>,
     pub cells: Vec<String>,
-    pub verdict: &'static str,
+    pub verdict: Verdict,
+}
+
+/// Something that makes the candidate fail whatever its figures: which case, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub case: String,
+    pub why: String,
+}
+
+/// Everything compare found; rendered as text (stdout, compare.md) and as compare.html.
+pub(crate) struct Outcome<'a> {
+    pub baseline: &'a Path,
+    pub candidate: &'a Path,
+    pub rows: Vec<Row<'a>>,
+    pub problems: Vec<Problem>,
+    /// Sweep points not compared that do not fail the candidate (new in the candidate, or without a
+    /// successful baseline case).
+    pub notes: Vec<String>,
+    pub method: String,
+}
+
+impl Outcome<'_> {
+    pub(crate) fn regressions(&self) -> usize {
+        self.rows.iter().filter(|r| r.verdict == Verdict::Regression).count()
+    }
+
+    pub(crate) fn regressed(&self) -> bool {
+        self.regressions() > 0 || !self.problems.is_empty()
+    }
+
+    /// One line: the verdict on the whole candidate.
+    pub(crate) fn headline(&self) -> String {
+        if !self.regressed() {
+            return format!("Result: no regression ({} case(s) compared).", self.rows.len());
+        }
+        let mut why = Vec::new();
+        if self.regressions() > 0 {
+            why.push(format!("{} case(s) slower beyond noise", self.regressions()));
+        }
+        if !self.problems.is_empty() {
+            why.push(format!("{} problem(s) with the candidate's cases", self.problems.len()));
+        }
+        format!("Result: REGRESSION: {} (exit status 1).", why.join(", "))
+    }
 }
 
 fn pct(base: &[f64], cand: &[f64]) -> f64 {
     (mean(cand) / mean(base).max(f64::MIN_POSITIVE) - 1.0) * 100.0
 }
 
-/// Compares; returns whether the candidate regressed.
-pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
-    let (base, cand) = (load_run(&args.baseline)?, load_run(&args.candidate)?);
-    let (bs, cs) = (samples(&base), samples(&cand));
-    let mut regressed = false;
-    let mut method_threshold_only = false;
+/// What makes the candidate fail before any figure is looked at.
+fn problems(cand: &RunFile, bs: &BTreeMap<String, Point<'_>>, cs: &BTreeMap<String, Point<'_>>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if !cand.complete {
+        out.push(Problem {
+            case: "(the whole run)".into(),
+            why: "incomplete: run.json says `complete: false` (interrupted, or a case failed to start)".into(),
+        });
+    }
+    for c in cand.cases.iter().filter(|c| c.status != CaseStatus::Ok) {
+        let why = match c.status {
+            CaseStatus::Failed => format!(
+                "failed: {} ({} error(s) counted)",
+                c.error.as_deref().unwrap_or("no error recorded"),
+                c.summary.errors
+            ),
+            _ => format!("interrupted after {} records", c.summary.records),
+        };
+        out.push(Problem { case: format!("{} ({})", case_label(c), c.id), why });
+    }
+    for (key, b) in bs.iter().filter(|(k, _)| !cs.contains_key(*k)) {
+        out.push(Problem {
+            case: b.label(key),
+            why: "missing: the baseline has this case, the candidate has no case with these parameters".into(),
+        });
+    }
+    let matched = bs
+        .iter()
+        .any(|(k, b)| !b.records_per_sec.is_empty() && cs.get(k).is_some_and(|c| !c.records_per_sec.is_empty()));
+    if !matched {
+        out.push(Problem {
+            case: "(all cases)".into(),
+            why: "nothing compared: no case has the same parameters and a successful run on both sides (different \
+                  workloads?)"
+                .into(),
+        });
+    }
+    out
+}
+
+/// Compares two loaded runs.
+fn judge<'a>(
+    args: &CompareArgs,
+    base: &'a RunFile,
+    cand: &'a RunFile,
+    baseline: &'a Path,
+    candidate: &'a Path,
+) -> Outcome<'a> {
+    let (bs, cs) = (samples(base), samples(cand));
+    let problems = problems(cand, &bs, &cs);
+    let mut notes = Vec::new();
+    let (mut tested_rows, mut untested_rows) = (0, 0);
     let mut rows = Vec::new();
-    for (key, b) in &bs {
-        let Some(c) = cs.get(key) else { continue };
-        let tested = b.records_per_sec.len() >= 3 && c.records_per_sec.len() >= 3;
-        method_threshold_only |= !tested;
+    for (key, c) in &cs {
+        let Some(b) = bs.get(key) else {
+            notes.push(format!("{}: new in the candidate, not compared", c.label(key)));
+            continue;
+        };
+        if b.records_per_sec.is_empty() {
+            notes.push(format!("{}: no successful case in the baseline, not compared", b.label(key)));
+            continue;
+        }
+        if c.records_per_sec.is_empty() {
+            continue; // every candidate repeat failed: listed among the problems
+        }
+        let tested = b.records_per_sec.len() >= MIN_REPEATS_FOR_TEST && c.records_per_sec.len() >= MIN_REPEATS_FOR_TEST;
+        if tested {
+            tested_rows += 1;
+        } else {
+            untested_rows += 1;
+        }
         let real = |a: &[f64], b: &[f64], pct: f64| pct.abs() > args.threshold && (!tested || significant(a, b));
         let tput = pct(&b.records_per_sec, &c.records_per_sec);
         let p99 = pct(&b.p99, &c.p99);
@@ -126,21 +274,19 @@ pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
             || (p99 > 0.0 && real(&b.p99, &c.p99, p99));
         let better = (tput > 0.0 && real(&b.records_per_sec, &c.records_per_sec, tput))
             || (p99 < 0.0 && real(&b.p99, &c.p99, p99));
-        regressed |= worse;
         let verdict = if worse {
-            "REGRESSION"
+            Verdict::Regression
         } else if better {
-            "improvement"
+            Verdict::Improvement
         } else {
-            "within noise"
+            Verdict::Noise
         };
-        let name = b.case.map_or_else(|| key.clone(), crate::report::case_label);
+        let label = b.label(key);
         rows.push(Row {
-            key: key.clone(),
             base: b.case,
             cand: c.case,
             cells: vec![
-                name,
+                label.clone(),
                 human_count(mean(&b.records_per_sec)),
                 human_count(mean(&c.records_per_sec)),
                 format!("{tput:+.1}%"),
@@ -149,43 +295,84 @@ pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
                 format!("{:+.1}%", pct(&b.p999, &c.p999)),
                 format!("{:+.1}%", pct(&b.max, &c.max)),
                 format!("{}/{}", b.records_per_sec.len(), c.records_per_sec.len()),
-                verdict.to_string(),
+                if tested { "Welch 95%".into() } else { "threshold only".into() },
+                verdict.text().to_string(),
             ],
+            label,
             verdict,
         });
     }
-    let unmatched =
-        bs.keys().filter(|k| !cs.contains_key(*k)).count() + cs.keys().filter(|k| !bs.contains_key(*k)).count();
-    let method = if method_threshold_only {
-        format!(
-            "Fewer than 3 repeats on some cases: changes beyond ±{}% count, without a significance test.",
-            args.threshold
-        )
-    } else {
-        format!("Welch's t-test at 95% on the repeats, and a change beyond ±{}%.", args.threshold)
+    let t = args.threshold;
+    let welch = "Welch's t-test at 95% (exact Student's t quantile at the Welch–Satterthwaite degrees of freedom)";
+    let method = match (tested_rows, untested_rows) {
+        (0, 0) => "No case was compared, so no test was made.".to_string(),
+        (_, 0) => format!("{welch} on the repeats, and a change beyond ±{t}%."),
+        (0, _) => format!(
+            "Fewer than {MIN_REPEATS_FOR_TEST} repeats on a side: no significance test is possible, the threshold alone \
+             decides (any change beyond ±{t}% counts, noise included)."
+        ),
+        (_, n) => format!(
+            "{welch} on the repeats, and a change beyond ±{t}%; on the {n} case(s) marked `threshold only` (fewer than \
+             {MIN_REPEATS_FOR_TEST} repeats on a side) no test is possible and the threshold alone decides."
+        ),
     };
-    let method = format!(
-        "{method} The verdict weighs records/s and p99; p50, p99.9 and max are shown. {unmatched} case(s) without a match on the other side."
+    let method = if rows.is_empty() {
+        method
+    } else {
+        format!("{method} The verdict weighs records/s and p99; p50, p99.9 and max are shown.")
+    };
+    Outcome { baseline, candidate, rows, problems, notes, method }
+}
+
+/// compare.md, also printed.
+fn text(o: &Outcome<'_>, base: &RunFile, cand: &RunFile) -> String {
+    let mut t = format!(
+        "# kbench compare\n\nbaseline: {} ({}, {} cases)\ncandidate: {} ({}, {} cases)\n\n{}\n",
+        o.baseline.display(),
+        base.name,
+        base.cases.len(),
+        o.candidate.display(),
+        cand.name,
+        cand.cases.len(),
+        o.headline()
     );
-    let mut table = format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len()));
-    for r in &rows {
-        let _ = writeln!(table, "| {} |", r.cells.join(" | "));
+    if !o.problems.is_empty() {
+        t.push_str("\n## Candidate problems (each fails the comparison)\n\n");
+        let body: Vec<Vec<String>> = o.problems.iter().map(|p| vec![p.case.clone(), p.why.clone()]).collect();
+        t.push_str(&markdown_table(&["case", "problem"], &body, &[]));
     }
-    let text = format!(
-        "# kbench compare\n\nbaseline: {}\ncandidate: {}\n\n{method}\n\n{table}",
-        args.baseline.display(),
-        args.candidate.display()
-    );
+    if !o.notes.is_empty() {
+        t.push_str("\n## Not compared\n\n");
+        for n in &o.notes {
+            t.push_str(&format!("- {n}\n"));
+        }
+    }
+    t.push_str("\n## Compared cases\n\n");
+    t.push_str(&o.method);
+    t.push('\n');
+    if !o.rows.is_empty() {
+        t.push('\n');
+        let body: Vec<Vec<String>> = o.rows.iter().map(|r| r.cells.clone()).collect();
+        t.push_str(&markdown_table(&HEADER, &body, &[1, 2, 3, 4, 5, 6, 7, 8]));
+    }
+    t
+}
+
+/// Compares; returns whether the candidate regressed.
+pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
+    let (base, cand) = (load_run(&args.baseline)?, load_run(&args.candidate)?);
+    let outcome = judge(args, &base, &cand, &args.baseline, &args.candidate);
+    let text = text(&outcome, &base, &cand);
     println!("{text}");
     crate::results::writer_atomic(&args.candidate.join("compare.md"), text.as_bytes())?;
-    let html = page::compare_html(&args.baseline, &args.candidate, &method, &rows)?;
+    let html = page::compare_html(&outcome)?;
     crate::results::writer_atomic(&args.candidate.join("compare.html"), html.as_bytes())?;
-    Ok(regressed)
+    Ok(outcome.regressed())
 }
 
 /// Columns of the comparison table.
-pub(crate) const HEADER: [&str; 10] =
-    ["case", "records/s base", "records/s cand", "change", "p50", "p99", "p99.9", "max", "repeats", "verdict"];
+pub(crate) const HEADER: [&str; 11] =
+    ["case", "records/s base", "records/s cand", "change", "p50", "p99", "p99.9", "max", "repeats", "test", "verdict"];
 
 #[cfg(test)]
 mod tests {
@@ -195,5 +382,38 @@ mod tests {
     fn welch_tells_shift_from_noise() {
         assert!(significant(&[100.0, 101.0, 99.0, 100.5], &[80.0, 81.0, 79.5, 80.2]));
         assert!(!significant(&[100.0, 104.0, 96.0], &[101.0, 97.0, 103.0]));
+    }
+
+    /// Reference quantiles: t tables for integer df; for fractional df, the root of
+    /// 0.5 + ∫₀^q pdf(t) dt = 0.975 with the density integrated by Simpson's rule.
+    #[test]
+    fn t_critical_is_the_exact_quantile_also_between_table_rows() {
+        for (df, want) in [(1.0, 12.706), (2.0, 4.303), (2.5, 3.575), (3.0, 3.182), (4.7, 2.621), (30.0, 2.042)] {
+            let got = t_critical(df);
+            assert!((got - want).abs() < 1e-3, "df={df}: {got} != {want}");
+        }
+        // Between two table rows the quantile lies above the next row's: rounding df up was
+        // anti-conservative.
+        assert!(t_critical(2.5) > t_critical(3.0) + 0.3 && t_critical(2.5) < t_critical(2.0));
+        assert!((t_critical(1e6) - 1.960).abs() < 1e-3, "large df tends to the normal quantile");
+        assert!(t_critical(0.0).is_infinite() && t_critical(f64::NAN).is_infinite());
+    }
+
+    #[test]
+    fn welch_uses_fractional_degrees_of_freedom() {
+        // Unequal variances: df strictly between min(n)-1 and n_a+n_b-2.
+        let (a, b) = ([10.0, 12.0, 11.0], [20.0, 30.0, 25.0, 28.0]);
+        let df = welch_df(&a, &b);
+        assert!(df > 2.0 && df < 5.0 && df.fract() != 0.0, "df={df}");
+        // t = 6.56 at df ≈ 3.41 (quantile 2.98).
+        assert!(significant(&a, &b));
+        // t = 3.20 at df ≈ 2.88: the exact quantile (3.26) keeps this within noise, where the old
+        // table's row for df 3 (3.182, df rounded up) called it significant.
+        let (c, d) = ([10.0, 11.0, 12.0], [13.6, 14.6, 17.6]);
+        let t = (mean(&d) - mean(&c)) / (var(&c) / 3.0 + var(&d) / 3.0).sqrt();
+        let df = welch_df(&c, &d);
+        assert!((df - 2.876).abs() < 1e-3 && (t - 3.2).abs() < 1e-9, "t={t} df={df}");
+        assert!(t > 3.182 && t < t_critical(df), "t={t} df={df} critical={}", t_critical(df));
+        assert!(!significant(&c, &d));
     }
 }

@@ -8,8 +8,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use maud::{DOCTYPE, PreEscaped, html};
 
-use crate::progress::{human_count, human_ns, summary_cells};
+use crate::progress::{human_count, human_ns, ratio_cell, summary_cells};
 use crate::results::schema::{CaseResult, CaseStatus, RunFile};
 use crate::results::{load_run, writer_atomic};
 
@@ -107,9 +108,9 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
                 c.params.get(k).map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
             }));
             r.push(c.repeat.to_string());
-            r.extend(summary_cells(s));
+            r.extend(summary_cells(c));
             r.extend([
-                format!("{:.3}", s.compression_ratio),
+                ratio_cell(s, 3),
                 if s.saturated { "yes".into() } else { "no".into() },
                 format!("{:?}", c.status).to_lowercase(),
             ]);
@@ -219,75 +220,86 @@ fn winner_lines(w: &Winners<'_>) -> Vec<String> {
     ]
 }
 
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px;max-width:880px}.warn{color:#a40}";
+
+/// A markdown table in comfy-table's markdown style, columns padded to a common width; `right`
+/// lists the right-aligned columns. Pipes and line breaks in cells are escaped.
+pub(crate) fn markdown_table<S: AsRef<str>>(header: &[S], body: &[Vec<String>], right: &[usize]) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(header.iter().map(|h| cell(h.as_ref())).collect::<Vec<_>>());
+    for r in body {
+        t.add_row(r.iter().map(|c| cell(c)).collect::<Vec<_>>());
+    }
+    for &i in right {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    format!("{t}\n")
+}
+
 fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<()> {
     let run = load_run(run_dir)?;
     let w = winners(&run, budget_ms);
     let (header, body) = rows(&run);
+    let facts = facts(&run);
+    let winners = winner_lines(&w);
+    let notes = notes(&run);
 
     let mut md = format!("# kbench report: {}\n\n{}\n\n", run.name, run.description);
-    for (k, v) in facts(&run) {
+    for (k, v) in &facts {
         let _ = writeln!(md, "- **{k}**: {v}");
     }
     md.push_str("\n## Winners\n\n");
-    for l in winner_lines(&w) {
+    for l in &winners {
         let _ = writeln!(md, "- {l}");
     }
     md.push('\n');
-    for n in notes(&run) {
+    for n in &notes {
         let _ = writeln!(md, "{n}");
     }
     md.push_str("\n## Cases\n\n");
-    let _ = writeln!(md, "| {} |", header.join(" | "));
-    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
-    for r in &body {
-        let _ = writeln!(md, "| {} |", r.join(" | "));
-    }
+    let numeric: Vec<usize> = (1..header.len()).collect();
+    md.push_str(&markdown_table(&header, &body, &numeric));
     writer_atomic(&run_dir.join("report.md"), md.as_bytes()).context("writing report.md")?;
 
-    let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kbench report</title><style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px;max-width:880px}.warn{color:#a40}</style></head><body>",
-    );
-    let _ = write!(html, "<h1>kbench report: {}</h1><p>{}</p><ul>", esc(&run.name), esc(&run.description));
-    for (k, v) in facts(&run) {
-        let _ = write!(html, "<li><b>{}</b>: {}</li>", esc(&k), esc(&v));
-    }
-    html.push_str("</ul><h2>Winners</h2><div class=\"win\">");
-    for l in winner_lines(&w) {
-        let _ = write!(html, "<p>{}</p>", esc(&l));
-    }
-    html.push_str("</div>");
-    for n in notes(&run) {
-        let _ = write!(html, "<p>{}</p>", esc(&n));
-    }
-    html.push_str("<h2>Cases</h2><table><tr>");
-    for h in &header {
-        let _ = write!(html, "<th>{}</th>", esc(h));
-    }
-    html.push_str("</tr>");
-    for r in &body {
-        html.push_str("<tr>");
-        for c in r {
-            let _ = write!(html, "<td>{}</td>", esc(c));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</table>");
     let mut problems = Vec::new();
     let figs = figures::figures(&run, run_dir, &mut problems);
-    html.push_str("<h2>Charts</h2>");
-    for p in &problems {
-        let _ = write!(html, "<p class=\"warn\">Not drawn: {}</p>", esc(p));
-    }
-    for f in &figs {
-        let svg = charts::render(&f.chart)?;
-        let _ = write!(html, "<figure>{svg}<figcaption>{}</figcaption></figure>", esc(&f.caption));
-    }
-    html.push_str("</body></html>\n");
+    let svgs = figs
+        .iter()
+        .map(|f| charts::render(&f.chart).map(|svg| (svg, &f.caption)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "kbench report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "kbench report: " (run.name) }
+                p { (run.description) }
+                ul { @for (k, v) in &facts { li { b { (k) } ": " (v) } } }
+                h2 { "Winners" }
+                div.win { @for l in &winners { p { (l) } } }
+                @for n in &notes { p { (n) } }
+                h2 { "Cases" }
+                table {
+                    tr { @for h in &header { th { (h) } } }
+                    @for r in &body { tr { @for c in r { td { (c) } } } }
+                }
+                h2 { "Charts" }
+                @for p in &problems { p.warn { "Not drawn: " (p) } }
+                @for (svg, caption) in &svgs {
+                    figure { (PreEscaped(svg)) figcaption { (caption) } }
+                }
+            }
+        }
+    };
+    let html = page.into_string() + "\n";
     writer_atomic(&run_dir.join("report.html"), html.as_bytes()).context("writing report.html")?;
     Ok(())
-}
-
-/// HTML-escapes text.
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

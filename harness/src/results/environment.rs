@@ -48,6 +48,16 @@ fn filesystem(path: &Path) -> Option<String> {
         .map(|(_, fs)| fs)
 }
 
+/// The commit kbench was built from (harness/build.rs), when git knew it.
+fn build_git_commit() -> Option<String> {
+    Some(env!("KBENCH_GIT_COMMIT")).filter(|c| *c != "unknown").map(str::to_string)
+}
+
+/// Whether the tree kbench was built from had uncommitted changes, when git knew it.
+fn build_git_dirty() -> Option<bool> {
+    env!("KBENCH_GIT_DIRTY").parse().ok()
+}
+
 /// Captures the environment of a run starting now.
 pub fn capture_environment(
     io_backend: &str,
@@ -56,8 +66,8 @@ pub fn capture_environment(
     data_dir: &Path,
 ) -> Environment {
     Environment {
-        git_commit: run("git", &["rev-parse", "HEAD"]),
-        git_dirty: run("git", &["status", "--porcelain"]).map(|s| !s.is_empty()),
+        git_commit: build_git_commit(),
+        git_dirty: build_git_dirty(),
         rustc: env!("KBENCH_RUSTC_VERSION").to_string(),
         profile: if cfg!(debug_assertions) { "debug".into() } else { "release".into() },
         kernel: run("uname", &["-sr"]).unwrap_or_default(),
@@ -72,5 +82,24 @@ pub fn capture_environment(
         filesystem: filesystem(data_dir),
         started_at: super::rfc3339(std::time::SystemTime::now()),
         ended_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_facts_are_those_of_the_build_not_of_the_working_directory() {
+        let git = |args: &[&str]| {
+            let out = Command::new("git").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().ok()?;
+            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        // Built from this checkout: the same commit as git reports now (tests are built from HEAD).
+        assert_eq!(build_git_commit(), git(&["rev-parse", "HEAD"]));
+        assert_eq!(build_git_commit().is_some(), build_git_dirty().is_some());
+        let captured = capture_environment("pwrite", "pwrite", false, Path::new("."));
+        assert_eq!(captured.git_commit, build_git_commit());
+        assert_eq!(captured.git_dirty, build_git_dirty());
     }
 }
