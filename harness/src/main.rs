@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     env_logger_init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run(args) => driver::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => return run(&args),
         Command::Validate { workload, overrides } => validate(&workload, &overrides),
         Command::Inspect(args) => inspect::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => report::run_report(&args).map(|()| ExitCode::SUCCESS),
@@ -59,6 +59,24 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("kbench: error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `kbench run`'s exit codes: 0 every case ok, 1 a case failed (or the run could not go on), 2 the
+/// workload or command was refused and nothing ran, 130 interrupted by Ctrl-C.
+fn run(args: &driver::RunArgs) -> ExitCode {
+    match driver::run(args) {
+        Ok(driver::RunEnd::AllOk) => ExitCode::SUCCESS,
+        Ok(driver::RunEnd::CaseFailed) => ExitCode::from(1),
+        Ok(driver::RunEnd::Interrupted) => ExitCode::from(130),
+        Err(driver::RunError::Refused(e)) => {
+            eprintln!("kbench: error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(driver::RunError::Failed(e)) => {
+            eprintln!("kbench: error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -81,7 +81,8 @@ fn a_small_workload_on_a_three_broker_mock_cluster_writes_complete_results() {
 fn mock_cluster_faults_are_counted_as_errors() {
     let dir = tempfile::tempdir().unwrap();
     // Refused produce requests fail their records; with every broker down, records time out after
-    // delivery.timeout.ms and the client reports the brokers unreachable.
+    // delivery.timeout.ms and the client reports the brokers unreachable. The errors are the point
+    // here, not the verdict (max_error_ratio: 1; the verdict has its tests in failures.rs).
     let run = run(
         dir.path(),
         "name: kafka-faults\nengine:\n  kind: kafka\n  bootstrap.servers: 'mock:3'\n  mock_faults:\n\
@@ -91,7 +92,7 @@ fn mock_cluster_faults_are_counted_as_errors() {
          \x20   - { at: 1s, action: broker-down, broker: 3 }\n\
          topic: { name: t, partitions: 3 }\n\
          producer: { linger.ms: 2, delivery.timeout.ms: 500 }\n\
-         records: { duration: 2s, warmup: 300ms, rate: 2000 }\n",
+         records: { duration: 2s, warmup: 300ms, rate: 2000, max_error_ratio: 1 }\n",
     );
     let s = &run["cases"][0]["summary"];
     let k = &s["kafka"];

@@ -47,22 +47,29 @@ impl Control {
         if self.is_closed() { Err(Error::Closed { what: "producer".into() }) } else { Ok(()) }
     }
 
-    /// The record's worst-case size, refused when over max.request.size (Kafka's RecordTooLarge).
+    /// The record's worst-case size, refused when its batch of its own would be over max.request.size
+    /// or over buffer.memory (Kafka's ensureValidRecordSize: RecordTooLarge at once, before any wait
+    /// for memory).
     pub(crate) fn checked_upper_bound(&self, parts: &RecordParts<'_>) -> Result<usize> {
         let upper = parts.size_upper_bound();
-        if upper + RECORD_BATCH_OVERHEAD > self.config.max_request_size {
-            return Err(Error::RecordTooLarge {
-                size: upper + RECORD_BATCH_OVERHEAD,
-                limit_name: "max.request.size",
-                limit: self.config.max_request_size,
-            });
+        let size = upper + RECORD_BATCH_OVERHEAD;
+        for (limit_name, limit) in
+            [("max.request.size", self.config.max_request_size), ("buffer.memory", self.config.buffer_memory)]
+        {
+            if size > limit {
+                return Err(Error::RecordTooLarge { size, limit_name, limit });
+            }
         }
         Ok(upper)
     }
 
-    /// Capacity for a new batch that must hold a record of `upper` bytes.
+    /// Capacity for a new batch that must hold a record of `upper` bytes: the batch.size estimate, at
+    /// least the record (which [`checked_upper_bound`](Self::checked_upper_bound) kept within
+    /// buffer.memory), and never more than buffer.memory, so that a compression-ratio estimate cannot
+    /// ask the pool for a buffer it refuses.
     pub(crate) fn new_batch_capacity(&self, upper: usize) -> usize {
-        self.ratio.batch_capacity(self.config.batch_size).max(RECORD_BATCH_OVERHEAD + upper)
+        let estimate = self.ratio.batch_capacity(self.config.batch_size).min(self.config.buffer_memory);
+        estimate.max(RECORD_BATCH_OVERHEAD + upper)
     }
 
     /// Every non-empty batch is ready now: closing, flushing, or appends waiting for memory.
@@ -100,5 +107,47 @@ impl Control {
     pub(crate) fn deallocate(&self, buffer: Vec<u8>) {
         let size = buffer.capacity();
         self.pool.deallocate(buffer, size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RecordHeader;
+
+    fn control(batch_size: usize, buffer_memory: usize, compression: CompressionType) -> Control {
+        Control::new(AccumulatorConfig {
+            batch_size,
+            buffer_memory,
+            max_request_size: 1 << 20,
+            compression,
+            ..AccumulatorConfig::default()
+        })
+    }
+
+    #[test]
+    fn a_record_over_buffer_memory_is_refused_by_name_before_any_wait() {
+        let c = control(1024, 4096, CompressionType::None);
+        let value = vec![0u8; 5000];
+        let headers: [RecordHeader; 0] = [];
+        let err = c.checked_upper_bound(&RecordParts::new(None, Some(&value), &headers)).unwrap_err();
+        assert!(
+            matches!(err, Error::RecordTooLarge { limit_name: "buffer.memory", limit: 4096, size } if size > 5000),
+            "{err}"
+        );
+        let small = vec![0u8; 100];
+        assert!(c.checked_upper_bound(&RecordParts::new(None, Some(&small), &headers)).is_ok());
+    }
+
+    #[test]
+    fn a_compression_estimate_never_asks_for_more_than_buffer_memory() {
+        // batch.size 64 KiB, buffer.memory 256 KiB: a ratio of 0.1 would size batches at ~600 KiB.
+        let c = control(64 << 10, 256 << 10, CompressionType::Zstd);
+        for _ in 0..200 {
+            c.ratio.observe(0.1);
+        }
+        assert!(c.ratio.batch_capacity(64 << 10) > 256 << 10, "the estimate alone exceeds buffer.memory");
+        assert_eq!(c.new_batch_capacity(100), 256 << 10);
+        assert!(c.pool.allocate(c.new_batch_capacity(100), std::time::Duration::ZERO).is_ok());
     }
 }

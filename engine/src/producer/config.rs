@@ -71,6 +71,16 @@ impl ProducerConfig {
         if self.buffer_memory == 0 {
             return Err(Error::config("buffer.memory", "must be at least 1"));
         }
+        if self.batch_size > self.buffer_memory {
+            // Kafka's BufferPool refuses any allocation above buffer.memory: every batch would fail.
+            return Err(Error::config(
+                "batch.size",
+                format!(
+                    "{} is above buffer.memory = {}: no batch could be allocated (raise buffer.memory or lower batch.size)",
+                    self.batch_size, self.buffer_memory
+                ),
+            ));
+        }
         if self.max_request_size == 0 {
             return Err(Error::config("max.request.size", "must be at least 1"));
         }

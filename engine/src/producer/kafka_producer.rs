@@ -166,3 +166,69 @@ impl Drop for Inner {
         self.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::io::IoBackendKind;
+    use crate::log::LogConfig;
+
+    fn producer(dir: &std::path::Path, config: ProducerConfig) -> Producer {
+        let log = TopicLog::open(dir, "t", 1, LogConfig { io: IoBackendKind::Discard, ..LogConfig::default() })
+            .expect("open a discard log");
+        Producer::new(config, Arc::new(log), None).expect("start the producer")
+    }
+
+    #[test]
+    fn a_send_over_max_request_size_fails_at_once_with_record_too_large() {
+        let dir = tempfile::tempdir().unwrap();
+        // Long enough that any wait for memory would show: the refusal must come before it.
+        let config = ProducerConfig { max_block: Duration::from_secs(600), ..ProducerConfig::default() };
+        let p = producer(dir.path(), config);
+        // 2 GiB of zeroes from the allocator's zeroed pages: nothing is touched unless the engine
+        // copies or scans the value, which a refused record must not cost.
+        let value = vec![0u8; 2 << 30];
+        let started = Instant::now();
+        let err = p.send(&ProducerRecord::new(None, &value)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(60), "refused after {:?}", started.elapsed());
+        assert!(
+            matches!(err, Error::RecordTooLarge { limit_name: "max.request.size", limit: 1_048_576, size }
+                if size as u64 == serialized_size_upper_bound_of(value.len())),
+            "{err}"
+        );
+        let err = p.send_with_callback(&ProducerRecord::new(None, &value), |_| {}).unwrap_err();
+        assert!(matches!(err, Error::RecordTooLarge { .. }), "{err}");
+        // The producer is still usable for records that fit.
+        let small = [1u8; 100];
+        p.send(&ProducerRecord::new(None, &small)).unwrap().get().unwrap();
+        p.close().unwrap();
+    }
+
+    fn serialized_size_upper_bound_of(value: usize) -> u64 {
+        super::super::serialized_size_upper_bound(None, Some(value), &[])
+    }
+
+    #[test]
+    fn a_record_over_buffer_memory_fails_at_once_naming_buffer_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ProducerConfig {
+            batch_size: 1024,
+            buffer_memory: 64 * 1024,
+            max_block: Duration::from_secs(600),
+            ..ProducerConfig::default()
+        };
+        let p = producer(dir.path(), config);
+        let value = vec![0u8; 100 * 1024];
+        let err = p.send(&ProducerRecord::new(None, &value)).unwrap_err();
+        assert!(matches!(err, Error::RecordTooLarge { limit_name: "buffer.memory", limit: 65_536, .. }), "{err}");
+    }
+
+    #[test]
+    fn batch_size_above_buffer_memory_is_refused_at_construction() {
+        let config = ProducerConfig { batch_size: 64 << 20, buffer_memory: 1 << 20, ..ProducerConfig::default() };
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("batch.size") && err.to_string().contains("buffer.memory"), "{err}");
+    }
+}

@@ -15,4 +15,4 @@ pub use crate::sender::Acks;
 pub use config::ProducerConfig;
 pub use delivery::DeliveryFuture;
 pub use kafka_producer::Producer;
-pub use record::{ProducerRecord, RecordMetadata};
+pub use record::{ProducerRecord, RecordMetadata, serialized_size_upper_bound};

@@ -74,15 +74,47 @@ fn run_one(
     )
 }
 
+/// How `kbench run` ended (main turns it into the exit code, docs/WORKLOADS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunEnd {
+    /// Every case ran and is `ok`: exit 0.
+    AllOk,
+    /// At least one case is `failed` (every case still ran): exit 1.
+    CaseFailed,
+    /// Ctrl-C: exit 130.
+    Interrupted,
+}
+
+/// Why `kbench run` stopped with an error.
+#[derive(Debug)]
+pub(crate) enum RunError {
+    /// The workload or command was refused before anything ran: exit 2.
+    Refused(anyhow::Error),
+    /// The run started and could not go on (the results could not be written, say): exit 1.
+    Failed(anyhow::Error),
+}
+
 /// Runs every case of the workload and writes the run directory.
-pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let workload = workload::load(&args.workload, &args.overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub(crate) fn run(args: &RunArgs) -> Result<RunEnd, RunError> {
+    let workload =
+        workload::load(&args.workload, &args.overrides).map_err(|e| RunError::Refused(anyhow::anyhow!("{e}")))?;
     let progress = Progress::new(0, args.quiet);
     for w in &workload.warnings {
         progress.warn(w);
     }
     let cases = workload.cases();
-    let plans = cases.iter().map(plan::CasePlan::from_case).collect::<anyhow::Result<Vec<_>>>()?;
+    let plans =
+        cases.iter().map(plan::CasePlan::from_case).collect::<anyhow::Result<Vec<_>>>().map_err(RunError::Refused)?;
+    run_cases(args, &workload, &cases, &plans).map_err(RunError::Failed)
+}
+
+/// [`run`] once the workload is accepted: the run directory, then every case.
+fn run_cases(
+    args: &RunArgs,
+    workload: &workload::Workload,
+    cases: &[workload::Case],
+    plans: &[plan::CasePlan],
+) -> anyhow::Result<RunEnd> {
     let progress = Progress::new(cases.len(), args.quiet);
 
     let results_root = Path::new("results");
@@ -124,14 +156,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         complete: false,
         workload_file: args.workload.display().to_string(),
         overrides: args.overrides.clone(),
-        workload: serde_json::to_value(&workload).context("serialising the workload")?,
+        workload: serde_json::to_value(workload).context("serialising the workload")?,
         environment: results::capture_environment(&io, &io, kbench_engine::io::io_uring_available(), &data_root),
-        references: references::measure(&workload, results_root),
+        references: references::measure(workload, results_root),
         cases: Vec::with_capacity(cases.len()),
     };
     run_dir.write_run(&run)?;
 
-    for (case, plan) in cases.iter().zip(&plans) {
+    for (case, plan) in cases.iter().zip(plans) {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
@@ -159,13 +191,22 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
                     summary.duration_sec,
                     summary.records,
                 );
+                // The one place a case that ran is judged, for every backend: mostly failed sends,
+                // or nothing acknowledged, is a failure however the case ended.
+                let verdict = match outcome.status {
+                    CaseStatus::Ok => results::verdict::failure(&summary, case.workload.records.max_error_ratio),
+                    _ => None,
+                };
+                if let Some(why) = &verdict {
+                    progress.warn(&format!("case {} failed: {why}", case.id));
+                }
                 CaseResult {
                     id: case.id.clone(),
                     index: case.index,
                     repeat: case.repeat,
                     params: case.params.clone(),
-                    status: outcome.status,
-                    error: None,
+                    status: if verdict.is_some() { CaseStatus::Failed } else { outcome.status },
+                    error: verdict,
                     started_at: results::rfc3339(outcome.started_at),
                     ended_at: results::rfc3339(outcome.ended_at),
                     summary,
@@ -206,10 +247,27 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<()> {
         println!("results: {}", run_dir.path().display());
     }
     if interrupted.load(Ordering::SeqCst) {
-        anyhow::bail!("interrupted: finished cases are kept in {} (marked incomplete)", run_dir.path().display());
+        eprintln!("kbench: interrupted: finished cases are kept in {} (marked incomplete)", run_dir.path().display());
+        return Ok(RunEnd::Interrupted);
     }
-    if let Some(failed) = run.cases.iter().find(|c| c.status == CaseStatus::Failed) {
-        anyhow::bail!("case {} failed: {}", failed.id, failed.error.as_deref().unwrap_or("see run.json"));
+    let failed: Vec<&CaseResult> = run.cases.iter().filter(|c| c.status == CaseStatus::Failed).collect();
+    if !failed.is_empty() {
+        for c in &failed {
+            eprintln!("kbench: case {} failed: {}", c.id, c.error.as_deref().unwrap_or("see run.json"));
+        }
+        eprintln!(
+            "kbench: {} of {} case(s) failed; results: {}",
+            failed.len(),
+            run.cases.len(),
+            run_dir.path().display()
+        );
+        return Ok(RunEnd::CaseFailed);
     }
-    Ok(())
+    Ok(RunEnd::AllOk)
+}
+
+/// A case's plan, for tests elsewhere in the crate that compare against what a case really sends.
+#[cfg(test)]
+pub(crate) fn plan_for_tests(case: &workload::Case) -> plan::CasePlan {
+    plan::CasePlan::from_case(case).expect("a valid case has a plan")
 }

@@ -26,7 +26,14 @@ pub(crate) fn measure(workload: &Workload, results_root: &Path) -> References {
     };
     let mut sample = Vec::with_capacity(SAMPLE_BYTES);
     while sample.len() < SAMPLE_BYTES {
-        sample.extend_from_slice(values.next());
+        // At most SAMPLE_BYTES whatever the value size: a value of gigabytes must not make every
+        // codec compress gigabytes before the first case starts.
+        let value = values.next();
+        let take = value.len().min(SAMPLE_BYTES - sample.len());
+        sample.extend_from_slice(&value[..take]);
+        if value.is_empty() {
+            break;
+        }
     }
     // Batches are compressed one at a time, so measure at a typical batch's size.
     let chunk = 64 * 1024;

@@ -4,6 +4,7 @@
 pub mod case_files;
 mod environment;
 pub mod schema;
+pub mod verdict;
 mod writer;
 
 use std::path::Path;

@@ -113,7 +113,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "pin_threads",
         ],
     ),
-    ("records", &["duration", "count", "warmup", "rate", "key", "value", "headers", "seed"]),
+    ("records", &["duration", "count", "warmup", "rate", "key", "value", "headers", "seed", "max_error_ratio"]),
     ("records.key", &["distribution", "cardinality", "size", "s"]),
     ("records.value", &["size", "payload", "file"]),
 ];

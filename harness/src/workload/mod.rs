@@ -3,6 +3,7 @@
 
 mod error;
 pub mod kafka;
+pub(crate) mod limits;
 mod schema;
 mod sweep;
 pub(crate) mod units;
@@ -40,7 +41,15 @@ pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<Workloa
     for case in sweep::expand(&workload, text)? {
         let mut w = case.workload.clone();
         validate(&mut w, text).map_err(|mut e| {
-            e.message = format!("in sweep case {}: {}", case.id, e.message);
+            // A swept key is written in the sweep: point there, and name the point.
+            if let Some(key) = e.key.clone()
+                && let Some(value) = case.params.get(&key)
+            {
+                e.location = locate(text, "sweep", &key).or(e.location);
+                e.message = format!("in sweep case {} ({key}: {value}): {}", case.id, e.message);
+            } else {
+                e.message = format!("in sweep case {}: {}", case.id, e.message);
+            }
             e
         })?;
     }
@@ -159,7 +168,7 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     let path = w.source.clone();
     let fail = |section: &str, key: &str, message: String| {
         let full = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
-        Err(error(&path, locate(text, section, key), Some(full), message))
+        Err(error(&path, locate_nested(text, section, key), Some(full), message))
     };
     if w.name.trim().is_empty() || w.name.contains('/') {
         return fail("", "name", "must be a non-empty name without `/` (it names the results directory)".into());
@@ -255,6 +264,10 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     if let Err((key, message)) = check_kafka_engine(&w.engine) {
         return fail("engine", key, message);
     }
+    if let Err((section, key, message)) = limits::check(w) {
+        return fail(section, key, message);
+    }
+    let p = &w.producer;
     let mut warnings = Vec::new();
     if p.enable_idempotence && p.acks != Acks::All {
         warnings.push(format!(
@@ -263,11 +276,31 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
             serde_json::to_value(p.acks).unwrap_or_default()
         ));
     }
-    if p.buffer_memory.0 < p.batch_size.0 {
-        warnings.push("producer.buffer.memory is below batch.size: every batch waits for memory".into());
-    }
     w.warnings = warnings;
     Ok(())
+}
+
+/// [`locate`] for `records.key` / `records.value` too: the subsection, then the key after it.
+fn locate_nested(text: &str, section: &str, key: &str) -> Option<(u64, u64)> {
+    let Some((top, sub)) = section.split_once('.') else { return locate(text, section, key) };
+    let (line, col) = locate(text, top, sub)?;
+    let needle = format!("{key}:");
+    for (i, l) in text.lines().enumerate().skip(line as usize - 1) {
+        let from = if i + 1 == line as usize { col as usize - 1 + sub.len() + 1 } else { 0 };
+        let Some(rest) = l.get(from..) else { continue };
+        if let Some(pos) = rest.find(&needle) {
+            let at = from + pos;
+            let before = l.as_bytes().get(at.wrapping_sub(1)).copied();
+            if at == 0 || matches!(before, Some(b' ' | b'{' | b',' | b'\t')) {
+                return Some((i as u64 + 1, at as u64 + 1));
+            }
+        }
+        // Past the subsection: a line indented no deeper than it ends the search.
+        if i + 1 > line as usize && !l.trim().is_empty() && l.len() - l.trim_start().len() < col as usize {
+            break;
+        }
+    }
+    Some((line, col))
 }
 
 /// replication.factor, min.insync.replicas and the replica faults.

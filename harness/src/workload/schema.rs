@@ -41,6 +41,7 @@ const_default!(zipf_s, f64, 1.0);
 const_default!(key_size, usize, 16);
 const_default!(value_size, Size, Size(100));
 const_default!(seed, u64, 42);
+const_default!(max_error_ratio, f64, 0.01);
 const_default!(auto_commit_interval_ms, u64, 5000);
 const_default!(max_poll_records, u32, 500);
 const_default!(session_timeout_ms, u64, 45_000);
@@ -443,6 +444,9 @@ pub struct RecordsSpec {
     /// Seed of the key and payload generators.
     #[serde(default = "seed")]
     pub seed: u64,
+    /// A case whose failed sends exceed this share of records + errors is `failed`.
+    #[serde(rename = "max_error_ratio", default = "max_error_ratio")]
+    pub max_error_ratio: f64,
 }
 
 /// Key distribution.

@@ -139,3 +139,27 @@ fn shipped_workloads_all_validate() {
     }
     assert!(n >= 6, "expected the six shipped workloads, found {n}");
 }
+
+#[test]
+fn the_worst_case_record_is_the_record_the_case_builds() {
+    use kbench_engine::record::{RECORD_BATCH_OVERHEAD, RecordHeader, record_size_upper_bound};
+    let text = "name: t\ntopic: { replication.factor: 2 }\nrecords:\n  count: 5\n  headers: 3\n  key: { distribution: uniform, size: 24 }\n  value: { size: 700 }\n";
+    let w = load_text(text).unwrap();
+    let case = &w.cases()[0];
+    let plan = crate::driver::plan_for_tests(case);
+    // What the worker sends: the plan's headers plus the id header, a key and a value of their sizes.
+    let mut headers = plan.headers.clone();
+    headers.push(RecordHeader { key: "kbench-id".into(), value: Some(vec![0; 20]) });
+    let built = record_size_upper_bound(Some(&[b'0'; 24]), Some(&[7u8; 700]), &headers) + RECORD_BATCH_OVERHEAD;
+    assert_eq!(limits::worst_case_record(&case.workload).0, built as u64);
+}
+
+#[test]
+fn refusals_name_the_written_key_and_line() {
+    let e = load_text("name: t\nrecords:\n  count: 5\n  value:\n    payload: text\n    size: 4MiB\n").unwrap_err();
+    assert_eq!((e.location, e.key.as_deref()), (Some((6, 5)), Some("records.value.size")), "{e}");
+    let e = load_text(
+        "name: t\nproducer: { acks: \"1\" }\ntopic: { replication.factor: 2, min.insync.replicas: 3 }\nrecords: { count: 5 }\n",
+    );
+    assert!(e.is_ok(), "min.insync.replicas only binds acks=all: {e:?}");
+}
