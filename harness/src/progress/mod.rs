@@ -281,6 +281,10 @@ pub fn summary_table(run: &RunFile) -> String {
         out.push('\n');
         out.push_str(&f);
     }
+    if let Some(line) = crate::results::schema::HarnessCost::run_line(cases) {
+        out.push('\n');
+        out.push_str(&line);
+    }
     out
 }
 

@@ -89,6 +89,7 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
             "compression ratio",
             "saturated",
             "status",
+            "harness",
         ]
         .map(String::from),
     );
@@ -113,6 +114,16 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
                 ratio_cell(s, 3),
                 if s.saturated { "yes".into() } else { "no".into() },
                 format!("{:?}", c.status).to_lowercase(),
+                if s.harness.ns_per_record > 0.0 {
+                    format!(
+                        "{:.0} ns, {:.1}%{}",
+                        s.harness.ns_per_record,
+                        s.harness.percent,
+                        if s.harness.flagged { " !" } else { "" }
+                    )
+                } else {
+                    "-".into()
+                },
             ]);
             if consumers {
                 match &s.consumers {
@@ -191,6 +202,12 @@ fn notes(run: &RunFile) -> Vec<String> {
         "Latency is end-to-end delivery latency (from the scheduled send in open loop). Charts are in report.html."
             .to_string(),
     ];
+    if let Some(line) = crate::results::schema::HarnessCost::run_line(&run.cases) {
+        n.push(format!(
+            "The {line}. It is the same worker loop against a backend that does nothing, measured before each case \
+             with the case's records (column \"harness\": its share of each case's per-record time)."
+        ));
+    }
     if run.cases.iter().any(|c| c.summary.consumers.is_some()) {
         n.push(
             "Consumer columns: records processed per second, p99 from the scheduled send to the end of processing, and the \

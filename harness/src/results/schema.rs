@@ -211,6 +211,31 @@ pub struct HarnessCost {
 pub const HARNESS_FLAG_PERCENT: f64 = 10.0;
 
 impl HarnessCost {
+    /// "harness: 180 ns/record, 6.3% of the measured per-record time (2.9 µs)".
+    pub fn line(&self) -> String {
+        format!(
+            "harness: {:.0} ns/record, {:.1}% of the measured per-record time ({}){}",
+            self.ns_per_record,
+            self.percent,
+            crate::progress::human_ns(self.record_time_ns),
+            if self.flagged { " (over 10%: the case measures the harness too)" } else { "" }
+        )
+    }
+
+    /// The line for a whole run: the case with the largest share.
+    pub fn run_line(cases: &[CaseResult]) -> Option<String> {
+        let worst = cases
+            .iter()
+            .filter(|c| c.summary.harness.ns_per_record > 0.0)
+            .max_by(|a, b| a.summary.harness.percent.total_cmp(&b.summary.harness.percent))?;
+        let flagged: Vec<&str> = cases.iter().filter(|c| c.summary.harness.flagged).map(|c| c.id.as_str()).collect();
+        let mut line = format!("{} at most, in case {}", worst.summary.harness.line(), worst.id);
+        if !flagged.is_empty() {
+            line.push_str(&format!("; flagged over 10%: {}", flagged.join(", ")));
+        }
+        Some(line)
+    }
+
     /// The cost `ns_per_record` beside a measured phase of `duration` in which `threads` producer
     /// threads delivered `records`.
     pub fn new(ns_per_record: f64, threads: u32, duration_sec: f64, records: u64) -> HarnessCost {
