@@ -2,18 +2,25 @@
 //!
 //! Each partition has a slot holding its current batch (`ArcSwapOption`: a lock-free load). A batch
 //! is immutable but for its atomics, and is fully built before it is published, so appenders never see
-//! a half-made batch. Appending:
-//! 1. claim: one CAS on the batch's `state` word (sealed bit | record count | reserved bytes) moves the
-//!    count and the end together, so the record learns its offsetDelta and its byte range at once;
-//! 2. write the record into that range of the buffer (ranges never overlap);
-//! 3. publish: add its size to `committed` (Release).
+//! a half-made batch. Appending (details in [`batch`]):
+//! 1. claim: one `fetch_add` on the batch's `state` word (sealed bit | record count | bytes) gives the
+//!    record its offsetDelta and its byte range at once; a claim that finds the batch sealed or full is
+//!    void;
+//! 2. write the record into that range of the buffer (ranges never overlap), its first byte last, with
+//!    Release: that store publishes the record;
+//! 3. the record's completion handle takes one of the references the batch was created with: no
+//!    reference-count increment.
 //!
-//! A record that does not fit seals the batch (one CAS sets the sealed bit; the thread that set it
-//! hands the batch to the drainer through a lock-free queue) and installs a new batch with one CAS on
-//! the slot. Batches carry a per-partition sequence number (the previous batch's + 1, so racing
+//! A record that does not fit seals the batch (one `fetch_or` sets the sealed bit; the thread that set
+//! it hands the batch to the drainer through a lock-free queue) and installs a new batch with one CAS
+//! on the slot. Batches carry a per-partition sequence number (the previous batch's + 1, so racing
 //! installers agree), and the drainer takes each partition's batches in sequence order, each only once
-//! sealed and fully committed (`committed == reserved`, read with Acquire), so the bytes it reads are
-//! complete. The drainer seals lingering batches itself. Only buffer.memory exhaustion blocks.
+//! sealed and every valid record in it published (it walks the records, reading each first byte with
+//! Acquire), so the bytes it reads are complete. The drainer seals lingering batches itself. Only
+//! buffer.memory exhaustion blocks.
+//!
+//! Buffers go back to buffer.memory zero-filled (see [`LockFreeAccumulator::deallocate`]): a 0 first
+//! byte is how the drainer knows a claimed record is not written yet.
 
 mod batch;
 mod buffer;
@@ -24,14 +31,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::batch::{Batch, Claim};
+pub(crate) use self::batch::BatchRef;
+use self::batch::{Batch, Claim, Extent, Walk};
 use super::control::Control;
-use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator};
+use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator, ResultHandle};
 use crate::error::Result;
 use crate::record::{RecordHeader, RecordParts};
 use crate::sync::{ArcSlot, Mutex, Queue};
 
-/// How soon the drainer looks again at a sealed batch whose appenders have not all committed.
+/// How soon the drainer looks again at a sealed batch whose appenders have not all published.
 const COMMIT_RECHECK: Duration = Duration::from_micros(50);
 
 /// The drainer's own bookkeeping (only the sender locks it; `has_undrained` peeks).
@@ -40,9 +48,34 @@ struct DrainState {
     /// Batches installed, oldest first (linger order); sealed ones are dropped as found.
     open: VecDeque<Arc<Batch>>,
     /// Sealed batches waiting for their turn, per partition by sequence number.
-    pending: BTreeMap<(u32, u64), Arc<Batch>>,
+    pending: BTreeMap<(u32, u64), Pending>,
     /// Next sequence number to drain, per partition.
     expected: Vec<u64>,
+}
+
+/// A sealed batch and how far the drainer got in it.
+struct Pending {
+    batch: Arc<Batch>,
+    /// Known once the claim that ended the batch is.
+    extent: Option<Extent>,
+    walk: Walk,
+}
+
+impl Pending {
+    fn new(batch: Arc<Batch>) -> Self {
+        Pending { batch, extent: None, walk: Walk::default() }
+    }
+
+    /// Every valid record is published.
+    fn complete(&mut self) -> bool {
+        if self.extent.is_none() {
+            self.extent = self.batch.extent();
+        }
+        match self.extent {
+            Some(extent) => self.batch.walk(&mut self.walk, extent),
+            None => false,
+        }
+    }
 }
 
 /// See the module docs.
@@ -78,6 +111,32 @@ impl LockFreeAccumulator {
     }
 }
 
+impl Drop for LockFreeAccumulator {
+    fn drop(&mut self) {
+        // `&mut self`: no appender or drainer is running, so every claim is finished. Batches the
+        // drainer never took give back their unclaimed handle references, or records' handles would
+        // keep them (and their completions) alive for ever.
+        let mut st = self.drain.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(b) = self.opened.pop() {
+            b.abandon();
+        }
+        while let Some(b) = self.sealed.pop() {
+            b.abandon();
+        }
+        for b in st.open.drain(..) {
+            b.abandon();
+        }
+        for (_, p) in std::mem::take(&mut st.pending) {
+            p.batch.abandon();
+        }
+        for slot in self.slots.iter() {
+            if let Some(b) = slot.load().as_ref() {
+                b.abandon();
+            }
+        }
+    }
+}
+
 impl RecordAccumulator for LockFreeAccumulator {
     fn append(
         &self,
@@ -98,7 +157,8 @@ impl RecordAccumulator for LockFreeAccumulator {
                 match batch.try_append(timestamp, &parts) {
                     Claim::Done { offset_delta, size, full } => {
                         let batch_is_full = full && batch.seal();
-                        let result = Arc::clone(&batch.result);
+                        // SAFETY: once, for this valid claim.
+                        let result = ResultHandle::from(unsafe { BatchRef::claimed(batch) });
                         if batch_is_full {
                             self.hand_over(Arc::clone(batch));
                         }
@@ -123,7 +183,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             let seq = current.as_ref().map_or(0, |b| b.seq + 1);
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
-            let fresh = Arc::new(Batch::new(partition, seq, timestamp, buffer));
+            let fresh = Batch::create(partition, seq, timestamp, buffer);
             if slot.install(&current, Arc::clone(&fresh)) {
                 new_batch_created = true;
                 self.opened.push(fresh);
@@ -131,7 +191,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             } else {
                 // Another appender installed first; give the memory back and append there.
                 let buffer = fresh.take_buffer_unpublished();
-                self.control.deallocate(buffer);
+                self.deallocate(buffer);
             }
         }
     }
@@ -163,7 +223,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                 }
                 let b = st.open.remove(i).expect("index in range");
                 if b.seal() {
-                    st.pending.insert((b.partition, b.seq), b);
+                    st.pending.insert((b.partition, b.seq), Pending::new(b));
                 }
                 continue;
             }
@@ -172,7 +232,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             break;
         }
         while let Some(b) = self.sealed.pop() {
-            st.pending.insert((b.partition, b.seq), b);
+            st.pending.insert((b.partition, b.seq), Pending::new(b));
         }
         let mut waiting_for_commit = false;
         let keys: Vec<(u32, u64)> = st.pending.keys().copied().collect();
@@ -180,17 +240,18 @@ impl RecordAccumulator for LockFreeAccumulator {
             if st.expected[partition as usize] != seq {
                 continue; // an earlier batch of this partition is not here yet
             }
-            let complete = st.pending.get(&(partition, seq)).is_some_and(|b| b.is_complete());
+            let complete = st.pending.get_mut(&(partition, seq)).is_some_and(Pending::complete);
             if !complete {
                 waiting_for_commit = true;
                 continue;
             }
-            let b = st.pending.remove(&(partition, seq)).expect("present");
+            let Pending { batch: b, extent, .. } = st.pending.remove(&(partition, seq)).expect("present");
+            let extent = extent.expect("complete");
             st.expected[partition as usize] += 1;
-            let record_count = b.record_count();
-            let buffer = b.take_buffer();
+            let record_count = extent.count;
+            let buffer = b.take_buffer(extent);
             if record_count == 0 {
-                self.control.deallocate(buffer);
+                self.deallocate(buffer);
                 continue;
             }
             out.push(DrainedBatch {
@@ -245,7 +306,10 @@ impl RecordAccumulator for LockFreeAccumulator {
         !st.pending.is_empty() || st.open.iter().any(|b| !b.is_empty() && !b.is_sealed())
     }
 
-    fn deallocate(&self, buffer: Vec<u8>) {
+    /// Zero-fills the buffer before it goes back: batches are built over zero-filled buffers (the
+    /// drainer reads a 0 first byte as a record not yet written).
+    fn deallocate(&self, mut buffer: Vec<u8>) {
+        buffer.fill(0);
         self.control.deallocate(buffer);
     }
 
