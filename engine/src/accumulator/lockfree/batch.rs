@@ -43,7 +43,7 @@ const ONE_RECORD: u64 = 1 << COUNT_SHIFT;
 const COUNT_MASK: u64 = (1 << 24) - 1;
 const BYTES_MASK: u64 = (1 << COUNT_SHIFT) - 1;
 /// Records a batch holds at most: half the count field, the other half is headroom for void claims
-/// (at most one per thread per batch) so the count never carries into the sealed bit. Kafka has no
+/// (at most two per thread per batch: one from its cached batch, one through the slot) so the count never carries into the sealed bit. Kafka has no
 /// such bound; it takes a batch of over 58 MB of 7-byte records to reach it.
 pub(super) const MAX_RECORDS: u64 = 1 << 23;
 /// Largest batch buffer: a sixteenth of the bytes field, the rest headroom for void claims.
@@ -198,8 +198,10 @@ impl Batch {
             if count >= MAX_RECORDS || pos + size > cap {
                 // Void, and so is every later claim. The first such claim (its predecessor fitted)
                 // marks where the batch ends, in case the seal comes after it.
+                // Relaxed: the cut only tells the drainer where to stop; the bytes it reads up to
+                // there are ordered by each record's own publication.
                 if count <= MAX_RECORDS && pos <= cap {
-                    self.cut.store(prev, Ordering::Release);
+                    self.cut.store(prev, Ordering::Relaxed);
                 }
                 return Claim::NoRoom;
             }
@@ -275,7 +277,7 @@ impl Batch {
         let at = if count_of(sealed) <= MAX_RECORDS && position(sealed) <= cap {
             sealed
         } else {
-            let cut = self.cut.load(Ordering::Acquire);
+            let cut = self.cut.load(Ordering::Relaxed);
             if cut == UNSET {
                 return None;
             }
@@ -286,6 +288,9 @@ impl Batch {
 
     /// Walks on over the records published since; true once it reached `extent.end`.
     pub(super) fn walk(&self, walk: &mut Walk, extent: Extent) -> bool {
+        if walk.count == 0 {
+            self.buffer.prefetch(walk.pos, extent.end);
+        }
         while walk.pos < extent.end {
             // SAFETY: `walk.pos` is the start of a claimed record before `end <= capacity`, and the
             // buffer is taken only after the walk is done.

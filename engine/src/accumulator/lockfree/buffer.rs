@@ -13,6 +13,12 @@
 //! drainer reads was written by an appender whose write happens-before the read (a Relaxed publication
 //! fails the model), while disjoint ranges stay disjoint cells and never look like a race.
 
+/// The ordering of a record's publication (its first byte's store), shared by both versions so the
+/// model checks the production one.
+const PUBLISH: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Release;
+/// The ordering of the drainer's load of a record's first byte.
+const OBSERVE: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Acquire;
+
 #[cfg(not(loom))]
 pub(super) use production::ClaimableBuffer;
 
@@ -22,7 +28,9 @@ pub(super) use model::ClaimableBuffer;
 #[cfg(not(loom))]
 mod production {
     use std::cell::UnsafeCell;
-    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::atomic::AtomicU8;
+
+    use super::{OBSERVE, PUBLISH};
 
     pub(crate) struct ClaimableBuffer {
         /// Start of `vec`'s storage, for appenders' disjoint writes.
@@ -61,7 +69,7 @@ mod production {
             // SAFETY: `pos` is in the allocation; every other access to this byte is atomic too (the
             // drainer's load) or ordered by happens-before with this store (the zero-fill before the
             // batch was published, the drainer's take after its Acquire load of it).
-            unsafe { AtomicU8::from_ptr(self.base.add(pos)) }.store(first, Ordering::Release);
+            unsafe { AtomicU8::from_ptr(self.base.add(pos)) }.store(first, PUBLISH);
         }
 
         /// The first byte of the record at `pos` (Acquire), 0 while it is not published.
@@ -72,7 +80,25 @@ mod production {
         pub(crate) unsafe fn first_byte(&self, pos: usize) -> u8 {
             debug_assert!(pos < self.cap);
             // SAFETY: in the allocation; accessed atomically by everyone until take (see write_record).
-            unsafe { AtomicU8::from_ptr(self.base.add(pos)) }.load(Ordering::Acquire)
+            unsafe { AtomicU8::from_ptr(self.base.add(pos)) }.load(OBSERVE)
+        }
+
+        /// Asks for the cache lines of `[from, to)`: the drainer's walk reads one byte per record,
+        /// each address depending on the last, so without this every line is a miss of its own.
+        #[inline]
+        pub(crate) fn prefetch(&self, from: usize, to: usize) {
+            #[cfg(target_arch = "x86_64")]
+            for pos in (from..to.min(self.cap)).step_by(64) {
+                // SAFETY: SSE is part of x86_64's baseline; a prefetch is a hint, not a memory access
+                // (it cannot fault or race with the appenders' stores), of an address in the buffer.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        self.base.wrapping_add(pos) as *const i8
+                    )
+                };
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (from, to);
         }
 
         /// A byte of a published record other than its first.
@@ -111,6 +137,8 @@ mod model {
     use loom::cell::UnsafeCell;
     use loom::sync::atomic::{AtomicU8, Ordering};
 
+    use super::{OBSERVE, PUBLISH};
+
     pub(crate) struct ClaimableBuffer {
         cells: Box<[UnsafeCell<u8>]>,
         /// A record's first byte lives here (the cell at its position stays 0).
@@ -136,14 +164,16 @@ mod model {
                 // SAFETY: loom checks this access against every other access to the same byte.
                 cell.with_mut(|p| unsafe { *p = byte });
             }
-            self.firsts[pos].store(first, Ordering::Release);
+            self.firsts[pos].store(first, PUBLISH);
         }
 
         /// # Safety
         /// As the production version.
         pub(crate) unsafe fn first_byte(&self, pos: usize) -> u8 {
-            self.firsts[pos].load(Ordering::Acquire)
+            self.firsts[pos].load(OBSERVE)
         }
+
+        pub(crate) fn prefetch(&self, _from: usize, _to: usize) {}
 
         /// # Safety
         /// As the production version.

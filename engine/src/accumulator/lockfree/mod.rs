@@ -109,6 +109,78 @@ impl LockFreeAccumulator {
         self.sealed.push(batch);
         self.control.wake();
     }
+
+    /// What a claim in `batch` comes to: the append's answer, or `None` to go on with the next batch
+    /// (after sealing this one, when the record did not fit).
+    #[inline]
+    fn finish(&self, batch: &Arc<Batch>, claim: Claim, new_batch_created: bool) -> Option<Appended> {
+        match claim {
+            Claim::Done { offset_delta, size, full } => {
+                let batch_is_full = full && batch.seal();
+                // SAFETY: once, for this valid claim.
+                let result = ResultHandle::from(unsafe { BatchRef::claimed(batch) });
+                if batch_is_full {
+                    self.hand_over(Arc::clone(batch));
+                }
+                Some(Appended {
+                    result,
+                    relative_offset: offset_delta,
+                    batch_is_full,
+                    new_batch_created,
+                    appended_bytes: size,
+                })
+            }
+            Claim::NoRoom => {
+                if batch.seal() {
+                    self.hand_over(Arc::clone(batch));
+                }
+                None
+            }
+            Claim::Sealed => None,
+        }
+    }
+}
+
+/// Per appending thread: the batch it appended to last in each partition of one accumulator (the
+/// last one it used). A stale entry is harmless: a replaced batch is sealed, so a claim in it is
+/// void, and so is one in a batch of a dropped accumulator (dropping seals them all), whatever
+/// accumulator now lives at its address.
+#[derive(Default)]
+struct Recent {
+    accumulator: usize,
+    batches: Vec<Option<Arc<Batch>>>,
+}
+
+impl Recent {
+    #[inline]
+    fn get(&self, accumulator: usize, partition: u32) -> Option<&Arc<Batch>> {
+        if self.accumulator != accumulator {
+            return None;
+        }
+        self.batches.get(partition as usize)?.as_ref().filter(|b| b.partition == partition)
+    }
+
+    fn set(&mut self, accumulator: usize, partition: u32, batch: Arc<Batch>) {
+        if self.accumulator != accumulator {
+            self.accumulator = accumulator;
+            self.batches.clear();
+        }
+        let i = partition as usize;
+        if self.batches.len() <= i {
+            self.batches.resize(i + 1, None);
+        }
+        self.batches[i] = Some(batch);
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
 }
 
 impl Drop for LockFreeAccumulator {
@@ -149,34 +221,27 @@ impl RecordAccumulator for LockFreeAccumulator {
         self.control.check_open()?;
         let parts = RecordParts::new(key, value, headers);
         let upper = self.control.checked_upper_bound(&parts)?;
+        // The batch this thread appended to last in this partition: while it is not sealed it is the
+        // partition's current batch (a batch is replaced only once sealed), so claiming in it needs
+        // no load of the slot, whose guard costs locked instructions right after the record's stores.
+        let me = self as *const Self as usize;
+        let fast = RECENT.with(|recent| {
+            let recent = recent.borrow();
+            let batch = recent.get(me, partition)?;
+            self.finish(batch, batch.try_append(timestamp, &parts), false)
+        });
+        if let Some(appended) = fast {
+            return Ok(appended);
+        }
         let slot = &self.slots[partition as usize];
         let mut new_batch_created = false;
         loop {
             let current = slot.load();
-            if let Some(batch) = current.as_ref() {
-                match batch.try_append(timestamp, &parts) {
-                    Claim::Done { offset_delta, size, full } => {
-                        let batch_is_full = full && batch.seal();
-                        // SAFETY: once, for this valid claim.
-                        let result = ResultHandle::from(unsafe { BatchRef::claimed(batch) });
-                        if batch_is_full {
-                            self.hand_over(Arc::clone(batch));
-                        }
-                        return Ok(Appended {
-                            result,
-                            relative_offset: offset_delta,
-                            batch_is_full,
-                            new_batch_created,
-                            appended_bytes: size,
-                        });
-                    }
-                    Claim::NoRoom => {
-                        if batch.seal() {
-                            self.hand_over(Arc::clone(batch));
-                        }
-                    }
-                    Claim::Sealed => {}
-                }
+            if let Some(batch) = current.as_ref()
+                && let Some(appended) = self.finish(batch, batch.try_append(timestamp, &parts), new_batch_created)
+            {
+                RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(batch)));
+                return Ok(appended);
             }
             // The slot is empty or holds a sealed batch: open the next one.
             self.control.check_open()?;
