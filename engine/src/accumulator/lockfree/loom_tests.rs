@@ -91,14 +91,16 @@ fn appenders_race_the_seal(room: usize) {
             .collect();
         // The drainer: linger expired, so it seals, then waits for the records claimed before. When
         // an appender sealed first, the drainer reads the batch only after the hand-over (the join).
-        let (extent, appended) = if batch.seal() {
+        // When the drainer sealed it, it takes the buffer while the appenders may still run.
+        let (extent, buffer, appended) = if batch.seal() {
             let extent = wait_complete(&batch);
-            (extent, appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>())
+            let buffer = batch.take_buffer(extent);
+            (extent, buffer, appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>())
         } else {
             let appended = appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>();
-            (wait_complete(&batch), appended)
+            let extent = wait_complete(&batch);
+            (extent, batch.take_buffer(extent), appended)
         };
-        let buffer = batch.take_buffer(extent);
         let got = values(&buffer);
         assert_eq!(got.len(), extent.count as usize);
         assert_eq!(
