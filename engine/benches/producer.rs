@@ -1,7 +1,7 @@
 //! Records/s through the whole producer path — partitioner, accumulator, sender, log — on the
 //! `discard` io backend, so the threading core is measured alone.
 //!
-//! Grid: 1, 2, 4, 8 threads x 1 and 64 partitions x 10, 100, 1000-byte values, lock-free against
+//! Grid: 1, 2, 4, 8, 16 threads x 1 and 64 partitions x 10, 100, 1000-byte values, lock-free against
 //! mutex accumulator. Records are keyed with an 8-byte counter (murmur2 spreads them over the
 //! partitions), acks=1, no compression, batch.size 16384, linger.ms 5, idempotence on (Kafka's
 //! defaults but acks). `KBENCH_BENCH_QUICK=1` keeps only 2 threads x 64 partitions x 100 bytes.
@@ -47,7 +47,7 @@ fn producer_throughput(c: &mut Criterion) {
     let quick = std::env::var_os("KBENCH_BENCH_QUICK").is_some();
     let mut group = c.benchmark_group("producer_discard");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    let threads_set: &[u32] = if quick { &[2] } else { &[1, 2, 4, 8] };
+    let threads_set: &[u32] = if quick { &[2] } else { &[1, 2, 4, 8, 16] };
     let partitions_set: &[u32] = if quick { &[64] } else { &[1, 64] };
     let sizes: &[usize] = if quick { &[100] } else { &[10, 100, 1000] };
     for &kind in &[AccumulatorKind::LockFree, AccumulatorKind::Mutex] {

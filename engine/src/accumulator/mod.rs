@@ -1,9 +1,10 @@
 //! The record accumulator: records gathered into per-partition batches until the sender drains them.
 //!
 //! Two implementations behind one trait, chosen by `accumulator: lockfree | mutex`:
-//! - [`lockfree`]: appenders claim space in the open batch with one CAS on a packed state word, encode
-//!   the record in place, and publish it with one atomic add; a batch that fills is sealed and handed to
-//!   the drainer through a lock-free queue. No mutex or spin on the append path.
+//! - [`lockfree`]: appenders claim space in the open batch with one `fetch_add` on a packed state word,
+//!   encode the record in place and publish it by storing its first byte last; a batch that fills is
+//!   sealed and handed to the drainer through a lock-free queue. No mutex or spin on the append path,
+//!   and one read-modify-write on a shared line per record.
 //! - [`mutex`]: built the way Kafka's Java client is — a lock per partition's deque of batches.
 //!
 //! Both follow Kafka's RecordAccumulator: `batch.size` (a record too large for an empty batch gets a
@@ -96,11 +97,53 @@ impl Default for AccumulatorConfig {
     }
 }
 
+/// A record's handle on its batch's shared completion: derefs to the [`ProduceResult`].
+///
+/// The mutex accumulator hands out a clone of the completion's `Arc`; the lock-free one a reference
+/// its batch was created with, so a record costs no reference-count increment.
+pub struct ResultHandle(HandleRepr);
+
+enum HandleRepr {
+    Shared(Arc<ProduceResult>),
+    Batch(lockfree::BatchRef),
+}
+
+impl std::ops::Deref for ResultHandle {
+    type Target = ProduceResult;
+    #[inline]
+    fn deref(&self) -> &ProduceResult {
+        match &self.0 {
+            HandleRepr::Shared(r) => r,
+            HandleRepr::Batch(b) => b.result(),
+        }
+    }
+}
+
+impl From<Arc<ProduceResult>> for ResultHandle {
+    #[inline]
+    fn from(result: Arc<ProduceResult>) -> Self {
+        ResultHandle(HandleRepr::Shared(result))
+    }
+}
+
+impl From<lockfree::BatchRef> for ResultHandle {
+    #[inline]
+    fn from(batch: lockfree::BatchRef) -> Self {
+        ResultHandle(HandleRepr::Batch(batch))
+    }
+}
+
+impl std::fmt::Debug for ResultHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ResultHandle").field(&**self).finish()
+    }
+}
+
 /// What an append returns.
 #[derive(Debug)]
 pub struct Appended {
     /// The batch's shared completion.
-    pub result: Arc<ProduceResult>,
+    pub result: ResultHandle,
     /// The record's offsetDelta in its batch.
     pub relative_offset: u32,
     /// The append left the batch full (it is ready now).

@@ -66,7 +66,7 @@ impl MutexAccumulator {
 
     fn appended(batch: &Batch, offset_delta: u32, size: usize, new_batch_created: bool) -> Appended {
         Appended {
-            result: Arc::clone(&batch.result),
+            result: Arc::clone(&batch.result).into(),
             relative_offset: offset_delta,
             batch_is_full: batch.full,
             new_batch_created,

@@ -1,13 +1,12 @@
 //! The handle `send` returns (Kafka's FutureRecordMetadata).
 //!
-//! A handle shares its batch's [`ProduceResult`]: one completion per batch wakes every record's
+//! A handle shares its batch's [`ProduceResult`](crate::accumulator::ProduceResult): one completion per batch wakes every record's
 //! handle, as in Kafka, so a send allocates nothing for its future.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::record::RecordMetadata;
-use crate::accumulator::{BatchMetadata, ProduceResult};
+use crate::accumulator::{BatchMetadata, ResultHandle};
 use crate::error::Result;
 
 /// The pending outcome of one `send`.
@@ -21,7 +20,7 @@ enum State {
     /// acks=0: complete at send.
     Ready(RecordMetadata),
     Pending {
-        result: Arc<ProduceResult>,
+        result: ResultHandle,
         partition: u32,
         relative_offset: u32,
         timestamp: i64,
@@ -33,7 +32,7 @@ impl DeliveryFuture {
         DeliveryFuture { state: State::Ready(metadata) }
     }
 
-    pub(crate) fn pending(result: Arc<ProduceResult>, partition: u32, relative_offset: u32, timestamp: i64) -> Self {
+    pub(crate) fn pending(result: ResultHandle, partition: u32, relative_offset: u32, timestamp: i64) -> Self {
         DeliveryFuture { state: State::Pending { result, partition, relative_offset, timestamp } }
     }
 

@@ -1,39 +1,117 @@
-//! One batch under construction by concurrent appenders: claim, write, commit; seal; take.
+//! One batch under construction by concurrent appenders: claim, write, publish; seal; walk; take.
+//!
+//! # The claim word
+//! `state` packs sealed bit | record count | `excl`, where `excl` is the bytes of the claimed records
+//! *minus* their offsetDelta varints. A record's offsetDelta is the count it claims at, and the width
+//! of that varint is a function of the count alone, so the position of record `c` is
+//! `RECORD_BATCH_OVERHEAD + excl + W(c)`, `W(c)` being the summed widths of offsetDeltas `0..c`
+//! ([`offset_widths`]). What a record adds to `excl` — its size less its offsetDelta width — then does
+//! not depend on where it lands (unless its length varint changes width with it, see
+//! [`Batch::try_append`]), so one `fetch_add` both orders the record (its offsetDelta) and claims its
+//! bytes, with no retry loop.
+//!
+//! A `fetch_add` cannot refuse, so a claim is checked after the fact: one that saw the sealed bit, or
+//! does not fit (bytes or [`MAX_RECORDS`]), is void, and so is every claim after it (positions only
+//! grow). The valid claims are therefore a prefix of the word's modification order, ending at the seal
+//! or at the first claim that did not fit, whichever comes first: the sealer records the word it
+//! sealed (`seal_point`), the first non-fitting claimer the word it saw (`cut`), and the drainer takes
+//! the earlier ([`Batch::extent`]).
+//!
+//! # Publication
+//! Each record is published by the Release store of its first byte into the zero-filled buffer
+//! ([`ClaimableBuffer`]); the drainer walks the records from the start and takes the batch once it
+//! reached the extent's end. Per record, the only read-modify-write on a shared line is the claim.
+//!
+//! # The completion's references
+//! A record's handle on its batch's completion ([`BatchRef`]) is not a reference-count increment: the
+//! batch starts with [`PRECHARGE`] handle references, each valid claim takes one, and the drainer gives
+//! back the ones no record took once the count is final. The handles together own one strong
+//! reference to the batch's `Arc`, dropped with the last handle.
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::buffer::ClaimableBuffer;
 use crate::accumulator::ProduceResult;
-use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts};
-use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts, varint};
+use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 
 const SEALED: u64 = 1 << 63;
-const COUNT_SHIFT: u32 = 32;
-const COUNT_MASK: u64 = (1 << 31) - 1;
-const BYTES_MASK: u64 = (1 << 32) - 1;
+const COUNT_SHIFT: u32 = 39;
+const ONE_RECORD: u64 = 1 << COUNT_SHIFT;
+const COUNT_MASK: u64 = (1 << 24) - 1;
+const BYTES_MASK: u64 = (1 << COUNT_SHIFT) - 1;
+/// Records a batch holds at most: half the count field, the other half is headroom for void claims
+/// (at most two per thread per batch: one from its cached batch, one through the slot) so the count never carries into the sealed bit. Kafka has no
+/// such bound; it takes a batch of over 58 MB of 7-byte records to reach it.
+pub(super) const MAX_RECORDS: u64 = 1 << 23;
+/// Largest batch buffer: a sixteenth of the bytes field, the rest headroom for void claims.
+const MAX_CAPACITY: usize = 1 << 35;
+/// Records above this size claim with a compare-and-swap that checks the fit first, so a void claim
+/// adds at most this much past the capacity.
+const FETCH_ADD_MAX: usize = 1 << 20;
+/// Handle references a batch starts with: more than it can hold records.
+const PRECHARGE: u64 = 1 << 40;
+/// `cut` and `seal_point` before they are set.
+const UNSET: u64 = u64::MAX;
+
+/// Summed widths of the offsetDelta varints `0..count` (zig-zag: 1 byte below 64, 2 below 8192,
+/// 3 below 2^20, 4 below 2^27).
+#[inline]
+pub(super) fn offset_widths(count: u64) -> u64 {
+    count + count.saturating_sub(64) + count.saturating_sub(8192) + count.saturating_sub(1 << 20)
+}
+
+#[inline]
+fn count_of(state: u64) -> u64 {
+    (state >> COUNT_SHIFT) & COUNT_MASK
+}
+
+#[inline]
+fn excl_of(state: u64) -> u64 {
+    state & BYTES_MASK
+}
+
+/// Where the record claimed at `state` starts.
+#[inline]
+fn position(state: u64) -> usize {
+    RECORD_BATCH_OVERHEAD + (excl_of(state) + offset_widths(count_of(state))) as usize
+}
+
+/// What appenders write for every record, alone on its cache line.
+#[repr(C, align(64))]
+struct Hot {
+    /// sealed bit | count << 39 | bytes claimed less their offsetDelta varints.
+    state: AtomicU64,
+    /// Handle references left (see the module docs).
+    handles: AtomicU64,
+    max_timestamp: AtomicI64,
+}
 
 /// One batch under construction.
+#[repr(C)]
 pub(super) struct Batch {
+    hot: Hot,
     pub partition: u32,
     /// The partition's batch sequence number (install order), which the drainer takes them in.
     pub seq: u64,
     pub base_timestamp: i64,
     pub created: Instant,
-    /// sealed bit | count << 32 | reserved bytes (header included).
-    state: AtomicU64,
-    /// Bytes whose records are fully written (header included).
-    committed: AtomicU64,
-    max_timestamp: AtomicI64,
     pub result: Arc<ProduceResult>,
     buffer: ClaimableBuffer,
-    taken: AtomicBool,
+    /// The state word the sealer replaced (read by the drainer, after the hand-over).
+    seal_point: AtomicU64,
+    /// The state word the first claim that did not fit saw, if one did.
+    cut: AtomicU64,
+    /// The count is final and the unclaimed handle references are given back.
+    finalized: AtomicBool,
 }
 
 // SAFETY: `buffer` is only reached under the batch's protocol: appenders write only byte ranges they
-// claimed exclusively with a CAS on `state`, and the single drainer moves the bytes out only after the
-// batch is sealed and every claimed range is committed (see `take_buffer`). Everything else is atomics
-// or immutable after publication.
+// claimed exclusively with the state word, the drainer reads a record only after the Acquire load of
+// its published first byte, and moves the bytes out only after it walked every valid record (see
+// `take_buffer`). Everything else is atomics or immutable after publication.
 unsafe impl Send for Batch {}
 // SAFETY: as above; shared access never creates overlapping mutable access.
 unsafe impl Sync for Batch {}
@@ -48,116 +126,298 @@ pub(super) enum Claim {
     Sealed,
 }
 
+/// The valid records of a sealed batch: how many, and where they end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Extent {
+    pub count: u32,
+    pub end: usize,
+}
+
+/// How far the drainer's walk over published records got.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Walk {
+    pos: usize,
+    count: u32,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Walk { pos: RECORD_BATCH_OVERHEAD, count: 0 }
+    }
+}
+
 impl Batch {
-    /// A batch over a zero-filled `buffer` (its length is the capacity, header space included).
-    pub(super) fn new(partition: u32, seq: u64, base_timestamp: i64, buffer: Vec<u8>) -> Self {
-        Batch {
+    /// A published-to-be batch over a zero-filled `buffer` (its length is the capacity, header space
+    /// included), holding the handles' strong reference.
+    pub(super) fn create(partition: u32, seq: u64, base_timestamp: i64, buffer: Vec<u8>) -> Arc<Batch> {
+        assert!(buffer.len() <= MAX_CAPACITY, "a batch buffer of {} bytes is over the lock-free limit", buffer.len());
+        #[cfg(debug_assertions)]
+        assert!(buffer.iter().all(|&b| b == 0), "batch buffers arrive zero-filled");
+        let batch = Arc::new(Batch {
+            hot: Hot {
+                state: AtomicU64::new(0),
+                handles: AtomicU64::new(PRECHARGE),
+                max_timestamp: AtomicI64::new(base_timestamp),
+            },
             partition,
             seq,
             base_timestamp,
             created: Instant::now(),
-            state: AtomicU64::new(RECORD_BATCH_OVERHEAD as u64),
-            committed: AtomicU64::new(RECORD_BATCH_OVERHEAD as u64),
-            max_timestamp: AtomicI64::new(base_timestamp),
             result: Arc::new(ProduceResult::new()),
             buffer: ClaimableBuffer::new(buffer),
-            taken: AtomicBool::new(false),
-        }
+            seal_point: AtomicU64::new(UNSET),
+            cut: AtomicU64::new(UNSET),
+            finalized: AtomicBool::new(false),
+        });
+        // The handles' share, given back by the last of them (`release_handles`).
+        std::mem::forget(Arc::clone(&batch));
+        batch
     }
 
-    fn count(state: u64) -> u64 {
-        (state >> COUNT_SHIFT) & COUNT_MASK
-    }
-
-    /// Claims room for the record, writes it, and commits it.
+    /// Claims room for the record, writes it, and publishes it.
+    #[inline]
     pub(super) fn try_append(&self, timestamp: i64, parts: &RecordParts<'_>) -> Claim {
         let delta = timestamp.wrapping_sub(self.base_timestamp);
         let cap = self.buffer.capacity();
-        let mut s = self.state.load(Ordering::Acquire);
-        let (offset_delta, pos, size) = loop {
-            if s & SEALED != 0 {
+        // The body less its offsetDelta varint, and what the record adds to `excl` at offsetDelta
+        // widths 1 and 4 (every width a batch reaches): equal unless the length varint's width moves
+        // with the offsetDelta's.
+        let base_body = parts.body_size(delta, 0) - 1;
+        let amount = varint::varint_len((base_body + 1) as i32) + base_body;
+        let fixed = amount == varint::varint_len((base_body + 4) as i32) + base_body;
+        let (prev, size) = if fixed && amount <= FETCH_ADD_MAX {
+            // The claim orders nothing else: the record's bytes reach the drainer through its own
+            // publication, and the sealed bit and the fit are checked on the value it returns.
+            let prev = self.hot.state.fetch_add(ONE_RECORD + amount as u64, Ordering::Relaxed);
+            let count = count_of(prev);
+            let size = amount + varint::varint_len(count.min(MAX_RECORDS) as i32);
+            if prev & SEALED != 0 {
                 return Claim::Sealed;
             }
-            let count = Self::count(s);
-            let bytes = s & BYTES_MASK;
-            if count >= COUNT_MASK || count > i32::MAX as u64 {
+            let pos = position(prev);
+            if count >= MAX_RECORDS || pos + size > cap {
+                // Void, and so is every later claim. The first such claim (its predecessor fitted)
+                // marks where the batch ends, in case the seal comes after it.
+                // Relaxed: the cut only tells the drainer where to stop; the bytes it reads up to
+                // there are ordered by each record's own publication.
+                if count <= MAX_RECORDS && pos <= cap {
+                    self.cut.store(prev, Ordering::Relaxed);
+                }
                 return Claim::NoRoom;
             }
-            let size = parts.size(delta, count as i32);
-            if bytes as usize + size > cap {
-                return Claim::NoRoom;
-            }
-            let next = s + (1 << COUNT_SHIFT) + size as u64;
-            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break (count as u32, bytes as usize, size),
-                Err(actual) => s = actual,
+            (prev, size)
+        } else {
+            let mut s = self.hot.state.load(Ordering::Relaxed);
+            loop {
+                if s & SEALED != 0 {
+                    return Claim::Sealed;
+                }
+                let count = count_of(s);
+                if count >= MAX_RECORDS {
+                    return Claim::NoRoom;
+                }
+                let size = parts.size(delta, count as i32);
+                if position(s) + size > cap {
+                    return Claim::NoRoom;
+                }
+                let width = varint::varint_len(count as i32);
+                let next = s + ONE_RECORD + (size - width) as u64;
+                match self.hot.state.compare_exchange_weak(s, next, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => break (s, size),
+                    Err(actual) => s = actual,
+                }
             }
         };
-        // Claims only move the end forward and are checked against `cap`, so ranges never overlap.
-        let write = |slot: &mut [u8]| parts.write(slot, delta, offset_delta as i32);
-        // SAFETY: the CAS gave this thread [pos, pos + size) alone, within `cap`; the drainer cannot
-        // take the buffer before the commit below brings `committed` to the reserved end.
-        let written = unsafe { self.buffer.write_range(pos, size, write) };
-        debug_assert_eq!(written, size);
+        let offset_delta = count_of(prev) as u32;
+        let pos = position(prev);
+        debug_assert_eq!(size, parts.size(delta, offset_delta as i32));
         // Timestamps are milliseconds, so nearly every record ties the current maximum: a plain load
-        // settles it, and only a record that raises it pays for the read-modify-write.
-        if timestamp > self.max_timestamp.load(Ordering::Relaxed) {
-            self.max_timestamp.fetch_max(timestamp, Ordering::Relaxed);
+        // settles it, and only a record that raises it pays for the read-modify-write. Both precede
+        // the publication below, which carries them to the drainer.
+        if timestamp > self.hot.max_timestamp.load(Ordering::Relaxed) {
+            self.hot.max_timestamp.fetch_max(timestamp, Ordering::Relaxed);
         }
-        // Publishes the record's bytes (and the max timestamp above) to the drainer's Acquire load.
-        self.committed.fetch_add(size as u64, Ordering::Release);
-        Claim::Done { offset_delta, size, full: pos + 2 * size > cap }
+        // Valid claims only move the end forward and end within `cap`, so ranges never overlap.
+        // SAFETY: the claim gave this thread [pos, pos + size) alone, within `cap`; the drainer reads
+        // none of it before the first byte is published, and takes the buffer only after that.
+        unsafe {
+            self.buffer.write_record(pos, size, |rest| parts.write_tail(rest, delta, offset_delta as i32));
+        }
+        let full = pos + 2 * size > cap || u64::from(offset_delta) + 1 >= MAX_RECORDS;
+        Claim::Done { offset_delta, size, full }
     }
 
-    /// Sets the sealed bit; true for the one thread that set it.
+    /// Sets the sealed bit; true for the one thread that set it, which records the word it sealed.
     pub(super) fn seal(&self) -> bool {
-        self.state.fetch_or(SEALED, Ordering::AcqRel) & SEALED == 0
+        let prev = self.hot.state.fetch_or(SEALED, Ordering::Relaxed);
+        if prev & SEALED != 0 {
+            return false;
+        }
+        // Read by the drainer after the hand-over queue (or by the sealing drainer itself).
+        self.seal_point.store(prev, Ordering::Relaxed);
+        true
     }
 
     pub(super) fn is_sealed(&self) -> bool {
-        self.state.load(Ordering::Acquire) & SEALED != 0
+        self.hot.state.load(Ordering::Relaxed) & SEALED != 0
     }
 
+    /// No record claimed yet (a void claim counts until the batch is sealed, which follows it).
     pub(super) fn is_empty(&self) -> bool {
-        self.record_count() == 0
+        count_of(self.hot.state.load(Ordering::Relaxed)) == 0
     }
 
-    /// Records claimed so far (final once sealed).
-    pub(super) fn record_count(&self) -> u32 {
-        Self::count(self.state.load(Ordering::Acquire)) as u32
+    /// The valid records, once known: the seal point, unless a claim before it did not fit, then
+    /// that claim's cut (`None` until its claimer stored it). For the thread that sealed the batch or
+    /// received it from the sealer.
+    pub(super) fn extent(&self) -> Option<Extent> {
+        let sealed = self.seal_point.load(Ordering::Relaxed);
+        assert_ne!(sealed, UNSET, "extent of a batch not sealed by or for this thread");
+        let cap = self.buffer.capacity();
+        let at = if count_of(sealed) <= MAX_RECORDS && position(sealed) <= cap {
+            sealed
+        } else {
+            let cut = self.cut.load(Ordering::Relaxed);
+            if cut == UNSET {
+                return None;
+            }
+            cut
+        };
+        Some(Extent { count: count_of(at) as u32, end: position(at) })
     }
 
-    /// Sealed, and every claimed record written.
-    pub(super) fn is_complete(&self) -> bool {
-        let s = self.state.load(Ordering::Acquire);
-        s & SEALED != 0 && self.committed.load(Ordering::Acquire) == s & BYTES_MASK
+    /// Walks on over the records published since; true once it reached `extent.end`.
+    pub(super) fn walk(&self, walk: &mut Walk, extent: Extent) -> bool {
+        if walk.count == 0 {
+            self.buffer.prefetch(walk.pos, extent.end);
+        }
+        while walk.pos < extent.end {
+            // SAFETY: `walk.pos` is the start of a claimed record before `end <= capacity`, and the
+            // buffer is taken only after the walk is done.
+            let first = unsafe { self.buffer.first_byte(walk.pos) };
+            if first == 0 {
+                return false;
+            }
+            // The length varint: its first byte, then (published with it) the rest.
+            let mut unsigned = u64::from(first & 0x7f);
+            let mut byte = first;
+            let mut len = 1;
+            while byte & 0x80 != 0 {
+                assert!(len < 5 && walk.pos + len < extent.end, "corrupt length varint in a claimed record");
+                // SAFETY: inside the record whose first byte was just read as published.
+                byte = unsafe { self.buffer.published_byte(walk.pos + len) };
+                unsigned |= u64::from(byte & 0x7f) << (7 * len);
+                len += 1;
+            }
+            let body = (unsigned >> 1) as usize; // zig-zag of a positive length
+            walk.pos += len + body;
+            walk.count += 1;
+        }
+        assert_eq!((walk.pos, walk.count), (extent.end, extent.count), "the walk ends where the claims do");
+        true
     }
 
-    /// Largest record timestamp; final once [`is_complete`](Self::is_complete) returned true.
+    /// Largest record timestamp; final once the walk reached the extent's end.
     pub(super) fn max_timestamp(&self) -> i64 {
-        self.max_timestamp.load(Ordering::Relaxed)
+        self.hot.max_timestamp.load(Ordering::Relaxed)
     }
 
-    /// Moves the buffer out, cut to the batch's length. Drainer only, once, after `is_complete`.
-    pub(super) fn take_buffer(&self) -> Vec<u8> {
-        let already = self.taken.swap(true, Ordering::AcqRel);
-        assert!(!already, "a batch's buffer is taken once");
-        let len = (self.state.load(Ordering::Acquire) & BYTES_MASK) as usize;
-        // Sealed: no new claims. `committed` == reserved end (Release adds, Acquire in is_complete).
-        // SAFETY: so every claimed range is written and visible and no appender touches the buffer any
-        // more; `taken` makes this the only take.
-        unsafe { self.buffer.take(len) }
+    /// Moves the buffer out, cut to the extent, and gives back the handle references no record took.
+    /// Drainer only, once, after [`walk`](Self::walk) returned true.
+    pub(super) fn take_buffer(&self, extent: Extent) -> Vec<u8> {
+        assert!(self.finalize(extent.count), "a batch's buffer is taken once");
+        // SAFETY: sealed, so every valid claim is in the extent, and the walk read each record's first
+        // byte as published (Acquire), so every byte up to `end` is written and visible; void claims
+        // write nothing; `finalized` makes this the only take.
+        unsafe { self.buffer.take(extent.end) }
+    }
+
+    /// For a batch the drainer will never take (the accumulator is dropped): seals it and gives back
+    /// the unclaimed handle references, unless that was done.
+    ///
+    /// Only once no appender can be running, so every cut is stored.
+    pub(super) fn abandon(&self) {
+        self.seal();
+        if let Some(extent) = self.extent() {
+            self.finalize(extent.count);
+        }
+    }
+
+    /// Marks the count final and gives back `PRECHARGE - count` handle references; false if already.
+    fn finalize(&self, count: u32) -> bool {
+        if self.finalized.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        // SAFETY: the caller holds an `Arc` to `self`, so the batch outlives the call; the count is
+        // final, so exactly `count` references stay with the records' handles.
+        unsafe { Self::release_handles(self, PRECHARGE - u64::from(count)) };
+        true
+    }
+
+    /// Drops `n` handle references; the last one drops the handles' strong reference to the batch.
+    ///
+    /// # Safety
+    /// `batch` points to a live batch made by [`create`](Self::create), and the caller owns `n` of its
+    /// handle references (it must not use them, or `batch`, afterwards unless it holds an `Arc`).
+    unsafe fn release_handles(batch: *const Batch, n: u64) {
+        // SAFETY: live per the contract: the caller's `n` references keep the allocation until the
+        // subtraction below gives them up.
+        let handles = unsafe { &(*batch).hot.handles };
+        if handles.fetch_sub(n, Ordering::Release) == n {
+            // Every other handle's use of the batch happens-before this (their Release subtractions).
+            fence(Ordering::Acquire);
+            // SAFETY: the handles' strong reference, taken in `create` and dropped only here, when the
+            // last reference goes.
+            unsafe { Arc::decrement_strong_count(batch) };
+        }
     }
 
     /// The buffer of a batch that lost the install race and was never visible to anyone else.
     pub(super) fn take_buffer_unpublished(self: Arc<Self>) -> Vec<u8> {
+        self.seal();
+        self.finalize(0);
         match Arc::try_unwrap(self) {
             Ok(batch) => batch.buffer.into_inner(),
             // Unreachable in practice (the failed CAS never shared it); keep the memory accounted.
-            Err(shared) => {
-                shared.seal();
-                shared.take_buffer()
-            }
+            Err(shared) => shared.buffer_of_empty(),
         }
+    }
+
+    fn buffer_of_empty(&self) -> Vec<u8> {
+        // SAFETY: sealed with no claim, so no appender writes it; `finalized` was set by the caller.
+        unsafe { self.buffer.take(0) }
+    }
+}
+
+/// A record's share of its batch's completion (see the module docs): derefs to the batch's
+/// [`ProduceResult`]; no reference-count increment to make one.
+pub(crate) struct BatchRef(NonNull<Batch>);
+
+// SAFETY: a `BatchRef` only reads the batch's immutable `result` and drops a handle reference with an
+// atomic subtraction; `Batch` is Send + Sync.
+unsafe impl Send for BatchRef {}
+// SAFETY: as above.
+unsafe impl Sync for BatchRef {}
+
+impl BatchRef {
+    /// The handle of the record that just claimed in `batch`.
+    ///
+    /// # Safety
+    /// Once per valid claim (each owns one of the precharged references).
+    pub(super) unsafe fn claimed(batch: &Batch) -> Self {
+        BatchRef(NonNull::from(batch))
+    }
+
+    pub(crate) fn result(&self) -> &ProduceResult {
+        // SAFETY: this handle's reference keeps the batch (and so its `result`) alive.
+        unsafe { &self.0.as_ref().result }
+    }
+}
+
+impl Drop for BatchRef {
+    fn drop(&mut self) {
+        // SAFETY: the batch is live (this handle's reference) and this handle owns one reference,
+        // not used again.
+        unsafe { Batch::release_handles(self.0.as_ptr(), 1) }
     }
 }

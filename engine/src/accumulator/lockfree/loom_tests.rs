@@ -1,8 +1,10 @@
 //! Model tests of the lock-free batch protocol: every interleaving (up to loom's preemption bound) of
-//! claim / write / commit / seal / install / hand-over / drain. Run by `scripts/loom.sh`.
+//! claim / write / publish / seal / cut / install / hand-over / walk / take / handle release. Run by
+//! `scripts/loom.sh`.
 //!
-//! Records here are small (no key, a 20-byte value: 27 bytes encoded) and batches hold two of them, so
-//! the models exercise a full batch, a sealed-by-the-drainer batch and a racing install in a few steps.
+//! Records here are small (no key, a 20-byte value: 27 bytes encoded, claimed with `fetch_add`) and
+//! batches hold two of them, so the models exercise a full batch, a sealed-by-the-drainer batch, a
+//! claim that does not fit (the cut) and a racing install in a few steps.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use loom::thread;
 
 use super::LockFreeAccumulator;
-use super::batch::{Batch, Claim};
+use super::batch::{Batch, BatchRef, Claim, Extent, Walk};
 use crate::accumulator::{AccumulatorConfig, DrainedBatch, RecordAccumulator};
 use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts, decode_record};
 
@@ -34,7 +36,7 @@ fn values(buffer: &[u8]) -> Vec<u8> {
     let mut at = RECORD_BATCH_OVERHEAD;
     let mut out = Vec::new();
     while at < buffer.len() {
-        let (record, used) = decode_record(&buffer[at..]).expect("every committed record decodes");
+        let (record, used) = decode_record(&buffer[at..]).expect("every published record decodes");
         assert_eq!(record.offset_delta as usize, out.len(), "offsetDelta follows position");
         let value = record.value.expect("value");
         assert!(value.len() == VALUE && value.iter().all(|&b| b == value[0]), "torn record {value:?}");
@@ -44,39 +46,88 @@ fn values(buffer: &[u8]) -> Vec<u8> {
     out
 }
 
-#[test]
-fn drainer_takes_only_complete_batches_with_every_claimed_record() {
-    model(|| {
-        let batch = Arc::new(Batch::new(0, 0, TS, vec![0; RECORD_BATCH_OVERHEAD + 2 * RECORD]));
+/// The drainer's side of one sealed batch: waits for its extent and for every record in it.
+fn wait_complete(batch: &Batch) -> Extent {
+    let extent = loop {
+        match batch.extent() {
+            Some(e) => break e,
+            None => thread::yield_now(),
+        }
+    };
+    let mut walk = Walk::default();
+    while !batch.walk(&mut walk, extent) {
+        thread::yield_now();
+    }
+    extent
+}
+
+/// Two appenders race the drainer's seal on a batch with `room` bytes for records. Every append that
+/// reported success is in the taken buffer at the offsetDelta it was told and nothing else is; once
+/// the handles are dropped, the test's `Arc` is the only owner left.
+fn appenders_race_the_seal(room: usize) {
+    model(move || {
+        let batch = Batch::create(0, 0, TS, vec![0; RECORD_BATCH_OVERHEAD + room]);
         let appenders: Vec<_> = (1..=2u8)
             .map(|v| {
                 let batch = Arc::clone(&batch);
                 thread::spawn(move || {
                     let value = [v; VALUE];
                     match batch.try_append(TS, &RecordParts::new(None, Some(&value), &[])) {
-                        Claim::Done { offset_delta, .. } => Some((offset_delta, v)),
-                        Claim::Sealed | Claim::NoRoom => None,
+                        Claim::Done { offset_delta, full, .. } => {
+                            if full {
+                                batch.seal();
+                            }
+                            // SAFETY: once, for this valid claim.
+                            Some((offset_delta, v, unsafe { BatchRef::claimed(&batch) }))
+                        }
+                        Claim::NoRoom => {
+                            batch.seal();
+                            None
+                        }
+                        Claim::Sealed => None,
                     }
                 })
             })
             .collect();
-        // The drainer: linger expired, so it seals, then waits for the appenders that claimed.
-        batch.seal();
-        while !batch.is_complete() {
-            thread::yield_now();
-        }
-        let buffer = batch.take_buffer();
+        // The drainer: linger expired, so it seals, then waits for the records claimed before. When
+        // an appender sealed first, the drainer reads the batch only after the hand-over (the join).
+        // When the drainer sealed it, it takes the buffer while the appenders may still run.
+        let (extent, buffer, appended) = if batch.seal() {
+            let extent = wait_complete(&batch);
+            let buffer = batch.take_buffer(extent);
+            (extent, buffer, appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>())
+        } else {
+            let appended = appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>();
+            let extent = wait_complete(&batch);
+            (extent, batch.take_buffer(extent), appended)
+        };
         let got = values(&buffer);
-        assert_eq!(got.len(), batch.record_count() as usize);
-        let mut appended: Vec<(u32, u8)> = appenders.into_iter().filter_map(|t| t.join().unwrap()).collect();
-        appended.sort_unstable();
-        // Every append that reported success is in the buffer at the offsetDelta it was told, and
-        // nothing else is.
-        assert_eq!(appended.len(), got.len());
-        for (offset_delta, v) in appended {
+        assert_eq!(got.len(), extent.count as usize);
+        assert_eq!(
+            appended.len(),
+            got.len(),
+            "appended {:?}, drained {got:?}",
+            appended.iter().map(|a| a.1).collect::<Vec<_>>()
+        );
+        for (offset_delta, v, handle) in appended {
             assert_eq!(got[offset_delta as usize], v);
+            assert!(std::ptr::eq(&*batch.result, &*handle.result()));
         }
+        // Every handle is dropped and the unclaimed references were given back at the take.
+        assert_eq!(Arc::strong_count(&batch), 1, "the handles' reference to the batch is released once");
     });
+}
+
+#[test]
+fn drainer_takes_only_complete_batches_with_every_claimed_record() {
+    // Room for both records.
+    appenders_race_the_seal(2 * RECORD);
+}
+
+#[test]
+fn a_claim_that_does_not_fit_cuts_the_batch_where_it_starts() {
+    // Room for one record and a half: the second claim is void and cuts the batch, racing the seal.
+    appenders_race_the_seal(RECORD + RECORD / 2);
 }
 
 fn config(batch_size: usize) -> AccumulatorConfig {
@@ -135,7 +186,7 @@ fn racing_appends_and_installs_drain_exactly_once_in_order() {
         // Each send's handle is its batch's completion, at the offsetDelta it holds there.
         for (v, result, relative_offset) in appended {
             let (b, values) = drained.iter().zip(&per_batch).find(|(_, vals)| vals.contains(&v)).expect("drained");
-            assert!(Arc::ptr_eq(&b.result, &result), "record {v} holds another batch's future");
+            assert!(std::ptr::eq(&*b.result, &*result), "record {v} holds another batch's future");
             assert_eq!(values[relative_offset as usize], v);
             assert_eq!(b.record_count as usize, values.len());
         }

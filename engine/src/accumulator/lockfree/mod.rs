@@ -2,18 +2,25 @@
 //!
 //! Each partition has a slot holding its current batch (`ArcSwapOption`: a lock-free load). A batch
 //! is immutable but for its atomics, and is fully built before it is published, so appenders never see
-//! a half-made batch. Appending:
-//! 1. claim: one CAS on the batch's `state` word (sealed bit | record count | reserved bytes) moves the
-//!    count and the end together, so the record learns its offsetDelta and its byte range at once;
-//! 2. write the record into that range of the buffer (ranges never overlap);
-//! 3. publish: add its size to `committed` (Release).
+//! a half-made batch. Appending (details in [`batch`]):
+//! 1. claim: one `fetch_add` on the batch's `state` word (sealed bit | record count | bytes) gives the
+//!    record its offsetDelta and its byte range at once; a claim that finds the batch sealed or full is
+//!    void;
+//! 2. write the record into that range of the buffer (ranges never overlap), its first byte last, with
+//!    Release: that store publishes the record;
+//! 3. the record's completion handle takes one of the references the batch was created with: no
+//!    reference-count increment.
 //!
-//! A record that does not fit seals the batch (one CAS sets the sealed bit; the thread that set it
-//! hands the batch to the drainer through a lock-free queue) and installs a new batch with one CAS on
-//! the slot. Batches carry a per-partition sequence number (the previous batch's + 1, so racing
+//! A record that does not fit seals the batch (one `fetch_or` sets the sealed bit; the thread that set
+//! it hands the batch to the drainer through a lock-free queue) and installs a new batch with one CAS
+//! on the slot. Batches carry a per-partition sequence number (the previous batch's + 1, so racing
 //! installers agree), and the drainer takes each partition's batches in sequence order, each only once
-//! sealed and fully committed (`committed == reserved`, read with Acquire), so the bytes it reads are
-//! complete. The drainer seals lingering batches itself. Only buffer.memory exhaustion blocks.
+//! sealed and every valid record in it published (it walks the records, reading each first byte with
+//! Acquire), so the bytes it reads are complete. The drainer seals lingering batches itself. Only
+//! buffer.memory exhaustion blocks.
+//!
+//! Buffers go back to buffer.memory zero-filled (see [`LockFreeAccumulator::deallocate`]): a 0 first
+//! byte is how the drainer knows a claimed record is not written yet.
 
 mod batch;
 mod buffer;
@@ -24,14 +31,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::batch::{Batch, Claim};
+pub(crate) use self::batch::BatchRef;
+use self::batch::{Batch, Claim, Extent, Walk};
 use super::control::Control;
-use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator};
+use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator, ResultHandle};
 use crate::error::Result;
 use crate::record::{RecordHeader, RecordParts};
 use crate::sync::{ArcSlot, Mutex, Queue};
 
-/// How soon the drainer looks again at a sealed batch whose appenders have not all committed.
+/// How soon the drainer looks again at a sealed batch whose appenders have not all published.
 const COMMIT_RECHECK: Duration = Duration::from_micros(50);
 
 /// The drainer's own bookkeeping (only the sender locks it; `has_undrained` peeks).
@@ -40,9 +48,34 @@ struct DrainState {
     /// Batches installed, oldest first (linger order); sealed ones are dropped as found.
     open: VecDeque<Arc<Batch>>,
     /// Sealed batches waiting for their turn, per partition by sequence number.
-    pending: BTreeMap<(u32, u64), Arc<Batch>>,
+    pending: BTreeMap<(u32, u64), Pending>,
     /// Next sequence number to drain, per partition.
     expected: Vec<u64>,
+}
+
+/// A sealed batch and how far the drainer got in it.
+struct Pending {
+    batch: Arc<Batch>,
+    /// Known once the claim that ended the batch is.
+    extent: Option<Extent>,
+    walk: Walk,
+}
+
+impl Pending {
+    fn new(batch: Arc<Batch>) -> Self {
+        Pending { batch, extent: None, walk: Walk::default() }
+    }
+
+    /// Every valid record is published.
+    fn complete(&mut self) -> bool {
+        if self.extent.is_none() {
+            self.extent = self.batch.extent();
+        }
+        match self.extent {
+            Some(extent) => self.batch.walk(&mut self.walk, extent),
+            None => false,
+        }
+    }
 }
 
 /// See the module docs.
@@ -76,6 +109,104 @@ impl LockFreeAccumulator {
         self.sealed.push(batch);
         self.control.wake();
     }
+
+    /// What a claim in `batch` comes to: the append's answer, or `None` to go on with the next batch
+    /// (after sealing this one, when the record did not fit).
+    #[inline]
+    fn finish(&self, batch: &Arc<Batch>, claim: Claim, new_batch_created: bool) -> Option<Appended> {
+        match claim {
+            Claim::Done { offset_delta, size, full } => {
+                let batch_is_full = full && batch.seal();
+                // SAFETY: once, for this valid claim.
+                let result = ResultHandle::from(unsafe { BatchRef::claimed(batch) });
+                if batch_is_full {
+                    self.hand_over(Arc::clone(batch));
+                }
+                Some(Appended {
+                    result,
+                    relative_offset: offset_delta,
+                    batch_is_full,
+                    new_batch_created,
+                    appended_bytes: size,
+                })
+            }
+            Claim::NoRoom => {
+                if batch.seal() {
+                    self.hand_over(Arc::clone(batch));
+                }
+                None
+            }
+            Claim::Sealed => None,
+        }
+    }
+}
+
+/// Per appending thread: the batch it appended to last in each partition of one accumulator (the
+/// last one it used). A stale entry is harmless: a replaced batch is sealed, so a claim in it is
+/// void, and so is one in a batch of a dropped accumulator (dropping seals them all), whatever
+/// accumulator now lives at its address.
+#[derive(Default)]
+struct Recent {
+    accumulator: usize,
+    batches: Vec<Option<Arc<Batch>>>,
+}
+
+impl Recent {
+    #[inline]
+    fn get(&self, accumulator: usize, partition: u32) -> Option<&Arc<Batch>> {
+        if self.accumulator != accumulator {
+            return None;
+        }
+        self.batches.get(partition as usize)?.as_ref().filter(|b| b.partition == partition)
+    }
+
+    fn set(&mut self, accumulator: usize, partition: u32, batch: Arc<Batch>) {
+        if self.accumulator != accumulator {
+            self.accumulator = accumulator;
+            self.batches.clear();
+        }
+        let i = partition as usize;
+        if self.batches.len() <= i {
+            self.batches.resize(i + 1, None);
+        }
+        self.batches[i] = Some(batch);
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
+}
+
+impl Drop for LockFreeAccumulator {
+    fn drop(&mut self) {
+        // `&mut self`: no appender or drainer is running, so every claim is finished. Batches the
+        // drainer never took give back their unclaimed handle references, or records' handles would
+        // keep them (and their completions) alive for ever.
+        let mut st = self.drain.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(b) = self.opened.pop() {
+            b.abandon();
+        }
+        while let Some(b) = self.sealed.pop() {
+            b.abandon();
+        }
+        for b in st.open.drain(..) {
+            b.abandon();
+        }
+        for (_, p) in std::mem::take(&mut st.pending) {
+            p.batch.abandon();
+        }
+        for slot in self.slots.iter() {
+            if let Some(b) = slot.load().as_ref() {
+                b.abandon();
+            }
+        }
+    }
 }
 
 impl RecordAccumulator for LockFreeAccumulator {
@@ -90,40 +221,34 @@ impl RecordAccumulator for LockFreeAccumulator {
         self.control.check_open()?;
         let parts = RecordParts::new(key, value, headers);
         let upper = self.control.checked_upper_bound(&parts)?;
+        // The batch this thread appended to last in this partition: while it is not sealed it is the
+        // partition's current batch (a batch is replaced only once sealed), so claiming in it needs
+        // no load of the slot, whose guard costs locked instructions right after the record's stores.
+        let me = self as *const Self as usize;
+        let fast = RECENT.with(|recent| {
+            let recent = recent.borrow();
+            let batch = recent.get(me, partition)?;
+            self.finish(batch, batch.try_append(timestamp, &parts), false)
+        });
+        if let Some(appended) = fast {
+            return Ok(appended);
+        }
         let slot = &self.slots[partition as usize];
         let mut new_batch_created = false;
         loop {
             let current = slot.load();
-            if let Some(batch) = current.as_ref() {
-                match batch.try_append(timestamp, &parts) {
-                    Claim::Done { offset_delta, size, full } => {
-                        let batch_is_full = full && batch.seal();
-                        let result = Arc::clone(&batch.result);
-                        if batch_is_full {
-                            self.hand_over(Arc::clone(batch));
-                        }
-                        return Ok(Appended {
-                            result,
-                            relative_offset: offset_delta,
-                            batch_is_full,
-                            new_batch_created,
-                            appended_bytes: size,
-                        });
-                    }
-                    Claim::NoRoom => {
-                        if batch.seal() {
-                            self.hand_over(Arc::clone(batch));
-                        }
-                    }
-                    Claim::Sealed => {}
-                }
+            if let Some(batch) = current.as_ref()
+                && let Some(appended) = self.finish(batch, batch.try_append(timestamp, &parts), new_batch_created)
+            {
+                RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(batch)));
+                return Ok(appended);
             }
             // The slot is empty or holds a sealed batch: open the next one.
             self.control.check_open()?;
             let seq = current.as_ref().map_or(0, |b| b.seq + 1);
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
-            let fresh = Arc::new(Batch::new(partition, seq, timestamp, buffer));
+            let fresh = Batch::create(partition, seq, timestamp, buffer);
             if slot.install(&current, Arc::clone(&fresh)) {
                 new_batch_created = true;
                 self.opened.push(fresh);
@@ -131,7 +256,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             } else {
                 // Another appender installed first; give the memory back and append there.
                 let buffer = fresh.take_buffer_unpublished();
-                self.control.deallocate(buffer);
+                self.deallocate(buffer);
             }
         }
     }
@@ -163,7 +288,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                 }
                 let b = st.open.remove(i).expect("index in range");
                 if b.seal() {
-                    st.pending.insert((b.partition, b.seq), b);
+                    st.pending.insert((b.partition, b.seq), Pending::new(b));
                 }
                 continue;
             }
@@ -172,7 +297,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             break;
         }
         while let Some(b) = self.sealed.pop() {
-            st.pending.insert((b.partition, b.seq), b);
+            st.pending.insert((b.partition, b.seq), Pending::new(b));
         }
         let mut waiting_for_commit = false;
         let keys: Vec<(u32, u64)> = st.pending.keys().copied().collect();
@@ -180,17 +305,18 @@ impl RecordAccumulator for LockFreeAccumulator {
             if st.expected[partition as usize] != seq {
                 continue; // an earlier batch of this partition is not here yet
             }
-            let complete = st.pending.get(&(partition, seq)).is_some_and(|b| b.is_complete());
+            let complete = st.pending.get_mut(&(partition, seq)).is_some_and(Pending::complete);
             if !complete {
                 waiting_for_commit = true;
                 continue;
             }
-            let b = st.pending.remove(&(partition, seq)).expect("present");
+            let Pending { batch: b, extent, .. } = st.pending.remove(&(partition, seq)).expect("present");
+            let extent = extent.expect("complete");
             st.expected[partition as usize] += 1;
-            let record_count = b.record_count();
-            let buffer = b.take_buffer();
+            let record_count = extent.count;
+            let buffer = b.take_buffer(extent);
             if record_count == 0 {
-                self.control.deallocate(buffer);
+                self.deallocate(buffer);
                 continue;
             }
             out.push(DrainedBatch {
@@ -245,7 +371,10 @@ impl RecordAccumulator for LockFreeAccumulator {
         !st.pending.is_empty() || st.open.iter().any(|b| !b.is_empty() && !b.is_sealed())
     }
 
-    fn deallocate(&self, buffer: Vec<u8>) {
+    /// Zero-fills the buffer before it goes back: batches are built over zero-filled buffers (the
+    /// drainer reads a 0 first byte as a record not yet written).
+    fn deallocate(&self, mut buffer: Vec<u8>) {
+        buffer.fill(0);
         self.control.deallocate(buffer);
     }
 
