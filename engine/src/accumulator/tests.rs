@@ -173,3 +173,49 @@ fn an_oversized_record_gets_a_batch_of_its_own_and_over_max_request_size_is_refu
         assert!(matches!(err, Error::RecordTooLarge { limit_name: "max.request.size", .. }), "{kind:?}: {err}");
     }
 }
+
+#[test]
+fn records_of_every_length_varint_width_decode_across_offset_delta_widths() {
+    // Values around 55 bytes put the body length next to 64, where the length varint's width moves
+    // with the offsetDelta's (the lock-free claim takes its compare-and-swap path there); the others
+    // take the fetch_add path. 9000 records cross the offsetDelta widths at 64 and 8192.
+    for kind in KINDS {
+        for value_len in [0usize, 10, 52, 53, 54, 55, 56, 57, 58, 100, 9000] {
+            let records: usize = if value_len == 9000 { 100 } else { 9000 };
+            let acc = accumulator(
+                kind,
+                AccumulatorConfig {
+                    partitions: 1,
+                    batch_size: 1 << 20,
+                    buffer_memory: 64 << 20,
+                    linger: Duration::from_secs(3600),
+                    ..AccumulatorConfig::default()
+                },
+            );
+            let mut appended = Vec::new();
+            for i in 0..records {
+                let value = vec![(i % 251) as u8; value_len];
+                let a =
+                    acc.append(0, 1_000 + (i / 100) as i64, Some(&i.to_le_bytes()), Some(&value), &[]).expect("append");
+                appended.push(a.relative_offset);
+            }
+            acc.close();
+            let (batches, _) = drain(acc.as_ref(), Instant::now());
+            let mut seen = 0usize;
+            for b in &batches {
+                let mut at = RECORD_BATCH_OVERHEAD;
+                for delta in 0..b.record_count {
+                    let (r, used) = crate::record::decode_record(&b.buffer[at..]).expect("decodes");
+                    assert_eq!(r.offset_delta as u32, delta, "{kind:?} {value_len}");
+                    assert_eq!(r.key, Some(&seen.to_le_bytes()[..]), "{kind:?} {value_len}: order");
+                    assert_eq!(r.value.map(<[u8]>::len), Some(value_len));
+                    assert_eq!(appended[seen], delta);
+                    at += used;
+                    seen += 1;
+                }
+                assert_eq!(at, b.buffer.len(), "{kind:?} {value_len}: nothing after the last record");
+            }
+            assert_eq!(seen, records, "{kind:?} {value_len}");
+        }
+    }
+}
