@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 
 use super::{HEADER, Outcome};
 use crate::report::charts::{Axis, Chart, Scale, Series, render};
@@ -62,46 +62,36 @@ fn figures(o: &Outcome<'_>) -> anyhow::Result<Markup> {
 
 pub(super) fn compare_html(o: &Outcome<'_>) -> anyhow::Result<String> {
     let figures = figures(o)?;
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "kbench compare" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                h1 { "kbench compare" }
-                ul {
-                    li { b { "baseline" } ": " (o.baseline.display()) }
-                    li { b { "candidate" } ": " (o.candidate.display()) }
-                }
-                p.verdict.fail[o.regressed()] { (o.headline()) }
-                @if !o.problems.is_empty() {
-                    h2 { "Candidate problems (each fails the comparison)" }
-                    table.problems {
-                        tr { th { "case" } th { "problem" } }
-                        @for p in &o.problems { tr { td { (p.case) } td { (p.why) } } }
-                    }
-                }
-                @if !o.notes.is_empty() {
-                    h2 { "Not compared" }
-                    ul { @for n in &o.notes { li { (n) } } }
-                }
-                h2 { "Compared cases" }
-                p { (o.method) }
-                @if !o.rows.is_empty() {
-                    table {
-                        tr { @for h in HEADER { th { (h) } } }
-                        @for r in &o.rows {
-                            tr class=(r.verdict.class()) { @for c in &r.cells { td { (c) } } }
-                        }
-                    }
-                    h2 { "Latency percentiles, baseline against candidate" }
-                    (figures)
-                }
+    let body = html! {
+        h1 { "kbench compare" }
+        ul {
+            li { b { "baseline" } ": " (o.baseline.display()) }
+            li { b { "candidate" } ": " (o.candidate.display()) }
+        }
+        p.verdict.fail[o.regressed()] { (o.headline()) }
+        @if !o.problems.is_empty() {
+            h2 { "Candidate problems (each fails the comparison)" }
+            table.problems {
+                tr { th { "case" } th { "problem" } }
+                @for p in &o.problems { tr { td { (p.case) } td { (p.why) } } }
             }
         }
+        @if !o.notes.is_empty() {
+            h2 { "Not compared" }
+            ul { @for n in &o.notes { li { (n) } } }
+        }
+        h2 { "Compared cases" }
+        p { (o.method) }
+        @if !o.rows.is_empty() {
+            table {
+                tr { @for h in HEADER { th { (h) } } }
+                @for r in &o.rows {
+                    tr class=(r.verdict.class()) { @for c in &r.cells { td { (c) } } }
+                }
+            }
+            h2 { "Latency percentiles, baseline against candidate" }
+            (figures)
+        }
     };
-    Ok(page.into_string() + "\n")
+    Ok(crate::report::html_page("kbench compare", STYLE, body))
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use maud::{DOCTYPE, PreEscaped, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::progress::{human_count, human_ns, ratio_cell, summary_cells};
 use crate::results::schema::{CaseResult, CaseStatus, RunFile};
@@ -257,6 +257,22 @@ pub(crate) fn markdown_table<S: AsRef<str>>(header: &[S], body: &[Vec<String>], 
     format!("{t}\n")
 }
 
+/// A whole HTML page: `title`, the inline `style`, and `body` (escaped by maud where it interpolates).
+pub(crate) fn html_page(title: &str, style: &str, body: Markup) -> String {
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(style)) }
+            }
+            body { (body) }
+        }
+    };
+    page.into_string() + "\n"
+}
+
 fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<()> {
     let run = load_run(run_dir)?;
     let w = winners(&run, budget_ms);
@@ -288,35 +304,25 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
         .iter()
         .map(|f| charts::render(&f.chart).map(|svg| (svg, &f.caption)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "kbench report" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                h1 { "kbench report: " (run.name) }
-                p { (run.description) }
-                ul { @for (k, v) in &facts { li { b { (k) } ": " (v) } } }
-                h2 { "Winners" }
-                div.win { @for l in &winners { p { (l) } } }
-                @for n in &notes { p { (n) } }
-                h2 { "Cases" }
-                table {
-                    tr { @for h in &header { th { (h) } } }
-                    @for r in &body { tr { @for c in r { td { (c) } } } }
-                }
-                h2 { "Charts" }
-                @for p in &problems { p.warn { "Not drawn: " (p) } }
-                @for (svg, caption) in &svgs {
-                    figure { (PreEscaped(svg)) figcaption { (caption) } }
-                }
-            }
+    let body = html! {
+        h1 { "kbench report: " (run.name) }
+        p { (run.description) }
+        ul { @for (k, v) in &facts { li { b { (k) } ": " (v) } } }
+        h2 { "Winners" }
+        div.win { @for l in &winners { p { (l) } } }
+        @for n in &notes { p { (n) } }
+        h2 { "Cases" }
+        table {
+            tr { @for h in &header { th { (h) } } }
+            @for r in &body { tr { @for c in r { td { (c) } } } }
+        }
+        h2 { "Charts" }
+        @for p in &problems { p.warn { "Not drawn: " (p) } }
+        @for (svg, caption) in &svgs {
+            figure { (PreEscaped(svg)) figcaption { (caption) } }
         }
     };
-    let html = page.into_string() + "\n";
+    let html = html_page("kbench report", STYLE, body);
     writer_atomic(&run_dir.join("report.html"), html.as_bytes()).context("writing report.html")?;
     Ok(())
 }
