@@ -36,7 +36,10 @@ fn acks_all_with_two_in_sync_replicas_loses_nothing_when_the_leader_fails() {
         dir.path(),
         "acks: all",
         "min.insync.replicas: 2, replica.lag.time.max.ms: 500, faults: [{ at: 700ms, action: fail-leader, until: 1400ms }]",
-        "",
+        // The engine's producer does not retry (Kafka with retries=0): sends refused during the
+        // failover are errors, as many as the host's speed makes them (30% seen under load). This
+        // test judges the audit, not the verdict.
+        ", max_error_ratio: 1",
     );
     let r = &s["replication"];
     assert_eq!(r["replication_factor"], 3, "{s}");
