@@ -51,7 +51,8 @@ pub(crate) fn run_case<B: Backend>(
     progress: &Progress,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<CaseOutcome> {
-    let harness_ns_per_record = worker::probe_harness_cost(plan).context("measuring the harness's own cost")?;
+    let harness_ns_per_record =
+        worker::probe_harness_cost(plan, B::tracks_records(plan)).context("measuring the harness's own cost")?;
     let epoch = Instant::now();
     let shared = Shared {
         metrics: CaseMetrics::new(),

@@ -138,11 +138,13 @@ impl<S: Sender> Worker<S> {
             seq += 1;
             match outcome {
                 Ok(()) => {
-                    let wait = self.sync;
-                    while Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, wait) > 0
-                        && wait
-                        && self.sender.in_flight() > 0
-                    {}
+                    // `send: sync` waits for the record's outcome; async collects what is done.
+                    loop {
+                        Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, self.sync);
+                        if !self.sync || self.sender.in_flight() == 0 {
+                            break;
+                        }
+                    }
                 }
                 Err(failed) => {
                     if measured {
@@ -197,16 +199,21 @@ impl<S: Sender> Worker<S> {
 
 /// The harness's own cost per record for `plan`'s records: the worker loop, closed, on one thread,
 /// against a backend that completes every send at once ([`NullSender`]). Nanoseconds per record.
-pub(crate) fn probe_harness_cost(plan: &CasePlan) -> anyhow::Result<f64> {
+/// `tracks_records`: whether the case's records carry ids (the backend's answer), as the probe's do.
+pub(crate) fn probe_harness_cost(plan: &CasePlan, tracks_records: bool) -> anyhow::Result<f64> {
     let metrics = CaseMetrics::new();
     let epoch = Instant::now();
     let phase = Arc::new(Phase::new(epoch));
     phase.start_measuring(epoch);
     metrics.start_measuring(epoch);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let tracks = plan.consumers.is_some() || plan.log.replication_factor > 1;
-    let shared =
-        Shared { metrics, phase, stop: Arc::clone(&stop), ledger: tracks.then(|| Arc::new(Ledger::new(1))), epoch };
+    let shared = Shared {
+        metrics,
+        phase,
+        stop: Arc::clone(&stop),
+        ledger: tracks_records.then(|| Arc::new(Ledger::new(1))),
+        epoch,
+    };
     let probe_plan =
         CasePlan { rate: 0.0, count: Some(PROBE_RECORDS), threads: 1, sync: false, pin_threads: false, ..plan.clone() };
     let worker = Worker::new(&probe_plan, 0, NullSender::default(), &shared, epoch)?;
