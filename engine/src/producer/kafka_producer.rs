@@ -46,7 +46,7 @@ impl Producer {
         let partitioner =
             Partitioner::new(config.partitioner, partitions, config.batch_size, config.partitioner_ignore_keys);
         let shared = Arc::new(SenderShared::default());
-        let sender = Sender::new(config.sender_config(), Arc::clone(&accumulator), log, observer, Arc::clone(&shared));
+        let sender = Sender::new(config.sender_config(), Arc::clone(&accumulator), log, observer, Arc::clone(&shared))?;
         let handle = std::thread::Builder::new()
             .name("kbench-sender".into())
             .spawn(move || sender.run())

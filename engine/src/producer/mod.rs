@@ -12,7 +12,7 @@ mod kafka_producer;
 mod record;
 
 pub use crate::sender::Acks;
-pub use config::ProducerConfig;
+pub use config::{MAX_COMPRESSION_THREADS, ProducerConfig, default_compression_threads};
 pub use delivery::DeliveryFuture;
 pub use kafka_producer::Producer;
 pub use record::{ProducerRecord, RecordMetadata, serialized_size_upper_bound};

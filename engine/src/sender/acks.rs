@@ -52,4 +52,7 @@ pub struct SenderConfig {
     pub compression_level: Option<i32>,
     /// `enable.idempotence`: stamp producerId, epoch and sequences.
     pub enable_idempotence: bool,
+    /// `compression.threads` (kbench's own): the engine's compression pool; 0 compresses on the
+    /// sender thread.
+    pub compression_threads: usize,
 }

@@ -19,5 +19,6 @@ mod loop_;
 mod stats;
 
 pub use acks::{Acks, SenderConfig};
+pub use loop_::COMPRESSION_THREAD_PREFIX;
 pub(crate) use loop_::{Sender, SenderShared};
 pub use stats::{BatchObserver, BatchStats};

@@ -13,8 +13,9 @@ use super::ledger::Ledger;
 use super::phase::Phase;
 use super::plan::CasePlan;
 use super::worker::{self, Worker, WorkerReport};
-use crate::metrics::{CaseMetrics, Measured, cpu_time};
+use crate::metrics::{CaseMetrics, Measured, ThreadSample, cpu_time};
 use crate::progress::Progress;
+use crate::results::schema::RoleCpu;
 use crate::results::schema::{CaseFiles, CaseStatus, ConsumerSummary, ReplicationSummary};
 use crate::results::{CaseWriter, RunDir};
 
@@ -30,6 +31,8 @@ pub(crate) struct CaseOutcome {
     pub ended_at: SystemTime,
     pub duration: Duration,
     pub cpu: Duration,
+    /// The measured phase's CPU by thread role.
+    pub threads: crate::results::schema::ThreadsCpu,
     pub sent: u64,
     pub lag: Duration,
     pub io_backend_effective: String,
@@ -97,6 +100,7 @@ pub(crate) fn run_case<B: Backend>(
     backend.start_measuring();
     let started_at = SystemTime::now();
     let cpu_start = cpu_time();
+    let threads_start = ThreadSample::take();
     let mut writer: CaseWriter = run_dir.case_writer(&plan.id, started_at)?;
     let mut next_tick = measure_start + INTERVAL;
     let end_at = plan.duration.map(|d| measure_start + d);
@@ -121,19 +125,25 @@ pub(crate) fn run_case<B: Backend>(
         std::thread::sleep(wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(20)));
     }
     let stopped = Instant::now();
+    // Engine threads are sampled while the producer still runs (they end when it closes).
+    let mut threads = ThreadSample::take().since(&threads_start);
     shared.stop.store(true, Ordering::Release);
     let mut sent = 0;
     let mut lag = Duration::ZERO;
+    let mut worker_cpu = Duration::ZERO;
     for w in workers {
         let report = w.join().map_err(|_| anyhow::anyhow!("a producer thread panicked"))?;
         sent += report.sent;
         lag = lag.max(report.lag);
+        worker_cpu += report.cpu;
     }
     backend.stop_producing()?;
     // With a count the phase ends when the last record is delivered; with a duration, at the stop.
     let end = if plan.count.is_some() { Instant::now() } else { stopped };
     // CPU of the measured phase only: what follows (audits, draining consumers) is not measured.
     let cpu = cpu_time().saturating_sub(cpu_start);
+    // The sending threads measure themselves: with a record count they end before the sample.
+    threads.harness = RoleCpu { threads: plan.threads, cpu_seconds: worker_cpu.as_secs_f64() };
     let mut last = metrics.collect_interval(Instant::now());
     last.consumer_lag = backend.consumer_lag();
     writer.write_interval(last)?;
@@ -148,6 +158,7 @@ pub(crate) fn run_case<B: Backend>(
         ended_at: SystemTime::now(),
         duration: end.saturating_duration_since(measure_start),
         cpu,
+        threads,
         sent,
         lag,
         io_backend_effective: report.io_backend_effective,

@@ -158,7 +158,11 @@ fn run_cases(
         overrides: args.overrides.clone(),
         workload: serde_json::to_value(workload).context("serialising the workload")?,
         environment: results::capture_environment(&io, &io, kbench_engine::io::io_uring_available(), &data_root),
-        references: references::measure(workload, results_root),
+        references: references::measure(
+            workload,
+            &plans.iter().map(|p| p.producer.compression).collect::<Vec<_>>(),
+            results_root,
+        ),
         cases: Vec::with_capacity(cases.len()),
     };
     run_dir.write_run(&run)?;
@@ -185,6 +189,7 @@ fn run_cases(
                 summary.consumers = outcome.consumers.clone();
                 summary.kafka = outcome.kafka.clone();
                 summary.replication = outcome.replication.clone();
+                summary.threads = outcome.threads;
                 summary.harness = crate::results::schema::HarnessCost::new(
                     outcome.harness_ns_per_record,
                     plan.threads,

@@ -101,6 +101,9 @@ impl CasePlan {
                 CompressionType::Zstd => p.compression_zstd_level,
                 _ => None,
             },
+            compression_threads: p
+                .compression_threads
+                .map_or_else(kbench_engine::producer::default_compression_threads, |n| n as usize),
             enable_idempotence: p.enable_idempotence,
             max_in_flight: p.max_in_flight,
             partitioner: match p.partitioner {

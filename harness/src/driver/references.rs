@@ -1,5 +1,6 @@
 //! The machine's physical limits, for the report's reference lines: the disk's figure from the last
-//! `scripts/disk-baseline.sh`, and each codec's raw compression speed on this workload's payload.
+//! `scripts/disk-baseline.sh`, and the raw compression speed, on this workload's payload, of each
+//! codec its cases use (none when no case compresses: nothing then delays the first case).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,9 +19,12 @@ pub(crate) const DISK_BASELINE_FILE: &str = "disk-baseline.json";
 /// small enough to cost well under a second for all codecs together.
 const SAMPLE_BYTES: usize = 4 << 20;
 
-pub(crate) fn measure(workload: &Workload, results_root: &Path) -> References {
+pub(crate) fn measure(workload: &Workload, codecs: &[CompressionType], results_root: &Path) -> References {
     let mut refs = References::default();
     read_disk_baseline(&results_root.join(DISK_BASELINE_FILE), &mut refs);
+    if codecs.iter().all(|c| *c == CompressionType::None) {
+        return refs;
+    }
     let Ok(mut values) = PayloadGenerator::new(&workload.records.value, 7) else {
         return refs;
     };
@@ -37,7 +41,7 @@ pub(crate) fn measure(workload: &Workload, results_root: &Path) -> References {
     }
     // Batches are compressed one at a time, so measure at a typical batch's size.
     let chunk = 64 * 1024;
-    for codec in CompressionType::ALL.into_iter().filter(|c| *c != CompressionType::None) {
+    for codec in CompressionType::ALL.into_iter().filter(|c| *c != CompressionType::None && codecs.contains(c)) {
         let mut out = Vec::with_capacity(chunk * 2);
         let started = Instant::now();
         let mut done = 0usize;

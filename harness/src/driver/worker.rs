@@ -20,7 +20,7 @@ use super::ledger::{ID_HEADER, Ledger, RecordId};
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
 use super::plan::CasePlan;
-use crate::metrics::{CaseMetrics, RateSchedule, Stage, StageRecorder};
+use crate::metrics::{CaseMetrics, RateSchedule, Stage, StageRecorder, thread_cpu_time};
 
 /// Everything one thread needs.
 pub(crate) struct Worker<S> {
@@ -48,6 +48,8 @@ pub(crate) struct WorkerReport {
     pub sent: u64,
     /// How far behind its schedule the thread was when it stopped (open loop).
     pub lag: Duration,
+    /// The thread's CPU time from its first measured send to its end.
+    pub cpu: Duration,
 }
 
 impl<S: Sender> Worker<S> {
@@ -87,6 +89,7 @@ impl<S: Sender> Worker<S> {
         let mut seq = 0u64;
         let mut headers = self.headers.clone();
         let base_headers = self.headers.len();
+        let mut cpu_at_measure: Option<Duration> = None;
         while !self.stop.load(Ordering::Relaxed) {
             if self.quota.is_some_and(|q| report.sent >= q) {
                 break;
@@ -132,6 +135,9 @@ impl<S: Sender> Worker<S> {
             let outcome = self.sender.send(&Outgoing { key, value, headers: &headers }, token);
             let returned = Instant::now();
             if measured {
+                if cpu_at_measure.is_none() {
+                    cpu_at_measure = Some(thread_cpu_time());
+                }
                 rec.record(Stage::Send, returned.saturating_duration_since(sent).as_nanos() as u64);
                 report.sent += 1;
             }
@@ -164,6 +170,7 @@ impl<S: Sender> Worker<S> {
             Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, true);
         }
         rec.hand_over();
+        report.cpu = cpu_at_measure.map_or(Duration::ZERO, |at| thread_cpu_time().saturating_sub(at));
         report
     }
 

@@ -5,6 +5,7 @@
 //! Values are nanoseconds (batch stages: records and bytes), 3 significant digits.
 
 mod rate;
+mod threads;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 pub use rate::RateSchedule;
+pub use threads::{ThreadSample, thread_cpu_time};
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 pub(crate) mod charts;
 pub(crate) mod figures;
+mod threads;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -296,6 +297,13 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
     md.push_str("\n## Cases\n\n");
     let numeric: Vec<usize> = (1..header.len()).collect();
     md.push_str(&markdown_table(&header, &body, &numeric));
+    let (cpu_header, cpu_body) = threads::cpu_by_thread(&run);
+    if !cpu_body.is_empty() {
+        md.push_str(
+            "\n## CPU by thread\n\nCores used during each measured phase (CPU seconds / seconds), by thread role.\n\n",
+        );
+        md.push_str(&markdown_table(&cpu_header, &cpu_body, &(1..cpu_header.len()).collect::<Vec<_>>()));
+    }
     writer_atomic(&run_dir.join("report.md"), md.as_bytes()).context("writing report.md")?;
 
     let mut problems = Vec::new();
@@ -315,6 +323,14 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
         table {
             tr { @for h in &header { th { (h) } } }
             @for r in &body { tr { @for c in r { td { (c) } } } }
+        }
+        @if !cpu_body.is_empty() {
+            h2 { "CPU by thread" }
+            p { "Cores used during each measured phase (CPU seconds / seconds), by thread role." }
+            table {
+                tr { @for h in &cpu_header { th { (h) } } }
+                @for r in &cpu_body { tr { @for c in r { td { (c) } } } }
+            }
         }
         h2 { "Charts" }
         @for p in &problems { p.warn { "Not drawn: " (p) } }

@@ -89,6 +89,7 @@ pub fn summarize(
         kafka: None,
         replication: None,
         harness: Default::default(),
+        threads: Default::default(),
     }
 }
 

@@ -190,6 +190,56 @@ pub struct Summary {
     /// What the harness itself costs per record, beside the measured per-record time.
     #[serde(default)]
     pub harness: HarnessCost,
+    /// The measured phase's CPU by thread role (engine threads and the harness's own).
+    #[serde(default)]
+    pub threads: ThreadsCpu,
+}
+
+/// CPU seconds of the measured phase per thread role, from /proc/self/task (10 ms ticks). The
+/// roles add up to about `cpu_seconds`; `other` is the main thread, the results writer and the like.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThreadsCpu {
+    /// The harness's sending threads (`kbench-producer-N`).
+    pub harness: RoleCpu,
+    /// The engine's sender thread (`kbench-sender`, one per producer).
+    pub sender: RoleCpu,
+    /// The engine's log I/O threads (`kbench-log-TOPIC`, one per broker).
+    pub io: RoleCpu,
+    /// The engine's compression pool (`kbench-compr-N`, `producer.compression.threads`).
+    pub compression: RoleCpu,
+    /// Replica fetchers and the ISR thread (`kbench-fetcher-N`, `kbench-isr`).
+    pub replication: RoleCpu,
+    /// Consumer group members (`kbench-consumer-N`, `kbench-kafka-consumer-N`).
+    pub consumers: RoleCpu,
+    /// librdkafka's own threads (`rdk:*`), for `engine.kind: kafka` (the mock cluster's included).
+    pub librdkafka: RoleCpu,
+    /// Every other thread of the process.
+    pub other: RoleCpu,
+}
+
+/// One role's threads and their CPU.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct RoleCpu {
+    /// Threads of this role alive at the end of the phase.
+    pub threads: u32,
+    /// Their user + system CPU seconds during the phase.
+    pub cpu_seconds: f64,
+}
+
+impl ThreadsCpu {
+    /// The roles with threads, by name, in a fixed order.
+    pub fn roles(&self) -> [(&'static str, RoleCpu); 8] {
+        [
+            ("harness", self.harness),
+            ("sender", self.sender),
+            ("io", self.io),
+            ("compression", self.compression),
+            ("replication", self.replication),
+            ("consumers", self.consumers),
+            ("librdkafka", self.librdkafka),
+            ("other", self.other),
+        ]
+    }
 }
 
 /// The harness's own per-record cost: the same worker loop, on one thread, against a backend that

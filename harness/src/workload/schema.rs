@@ -378,6 +378,10 @@ pub struct ProducerSpec {
     /// compression.zstd.level.
     #[serde(rename = "compression.zstd.level", default, skip_serializing_if = "Option::is_none")]
     pub compression_zstd_level: Option<i32>,
+    /// compression.threads (kbench-engine's own): the engine's compression pool; absent = one per
+    /// core, at most 4; 0 = compress on the sender thread.
+    #[serde(rename = "compression.threads", default, skip_serializing_if = "Option::is_none")]
+    pub compression_threads: Option<u32>,
     /// buffer.memory.
     #[serde(rename = "buffer.memory", default = "buffer_memory")]
     pub buffer_memory: Size,

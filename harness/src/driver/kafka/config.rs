@@ -159,6 +159,12 @@ fn producer_properties(w: &Workload) -> Result<BTreeMap<String, String>, KeyErro
             "the accumulator design is kbench-engine's own; librdkafka has one queue per partition (remove the key)",
         ));
     }
+    if p.compression_threads.is_some() {
+        return Err(refuse(
+            "producer.compression.threads",
+            "the compression pool is kbench-engine's own; librdkafka compresses on its broker threads (remove the key)",
+        ));
+    }
     if p.enable_idempotence && p.acks != Acks::All {
         return Err(refuse(
             "producer.acks",
