@@ -94,8 +94,8 @@ pub(crate) fn expand(w: &Workload, text: &str) -> Result<Vec<Case>, WorkloadErro
             (0..len).map(|i| keys.iter().map(|k| w.sweep[*k][i].clone()).collect()).collect()
         }
     };
-    let mut cases = Vec::with_capacity(points.len() * w.repeat as usize);
-    for (index, values) in points.iter().enumerate() {
+    let mut resolved_points = Vec::with_capacity(points.len());
+    for values in &points {
         let mut resolved = w.clone();
         resolved.sweep.clear();
         let mut params = BTreeMap::new();
@@ -106,8 +106,15 @@ pub(crate) fn expand(w: &Workload, text: &str) -> Result<Vec<Case>, WorkloadErro
             params.insert((*k).clone(), v.clone());
         }
         resolved.sweep.clear();
-        let label: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), render(v))).collect();
-        for repeat in 0..w.repeat {
+        resolved_points.push((params, resolved));
+    }
+    // Repeats go round the whole sweep (A B A B, not A A B B), so that a slow minute of a shared
+    // host lands on every point alike rather than on one point's repeats.
+    let mut cases = Vec::with_capacity(points.len() * w.repeat as usize);
+    for repeat in 0..w.repeat {
+        for (index, (params, resolved)) in resolved_points.iter().enumerate() {
+            let label: Vec<String> =
+                params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), render(v))).collect();
             let mut id = format!("{index:03}");
             if !label.is_empty() {
                 id.push('-');

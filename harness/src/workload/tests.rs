@@ -98,6 +98,9 @@ fn zip_mode_and_repeats() {
     let cases = w.cases();
     assert_eq!(cases.len(), 4);
     assert_eq!(cases[3].id, "001-threads=2,partitions=8-r1");
+    // Repeats go round the sweep: A B A B.
+    assert_eq!(cases[1].id, "001-threads=2,partitions=8-r0");
+    assert_eq!(cases[2].id, "000-threads=1,partitions=4-r1");
     assert_eq!(cases[3].workload.topic.partitions, 8);
     let bad = "name: t\nrecords: { count: 5 }\nsweep_mode: zip\nsweep:\n  producer.threads: [1, 2]\n  topic.partitions: [4]\n";
     assert!(load_text(bad).unwrap_err().to_string().contains("equal length"));
