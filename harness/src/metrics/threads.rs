@@ -25,6 +25,8 @@ fn role(comm: &str) -> Role {
         ("kbench-fetcher", Role::Replication),
         ("kbench-isr", Role::Replication),
         ("rdk:", Role::Librdkafka),
+        // rdkafka's ThreadedProducer polls librdkafka (and runs its delivery callbacks) on this one.
+        ("producer pollin", Role::Librdkafka),
     ];
     ROLES.iter().find(|(prefix, _)| comm.starts_with(prefix)).map_or(Role::Other, |(_, r)| *r)
 }
@@ -109,6 +111,7 @@ mod tests {
         assert_eq!(role("kbench-fetcher-"), Role::Replication);
         assert_eq!(role("kbench-kafka-co"), Role::Consumers);
         assert_eq!(role("rdk:broker1"), Role::Librdkafka);
+        assert_eq!(role("producer pollin"), Role::Librdkafka);
         assert_eq!(role("kbench"), Role::Other);
     }
 

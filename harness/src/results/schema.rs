@@ -211,7 +211,8 @@ pub struct ThreadsCpu {
     pub replication: RoleCpu,
     /// Consumer group members (`kbench-consumer-N`, `kbench-kafka-consumer-N`).
     pub consumers: RoleCpu,
-    /// librdkafka's own threads (`rdk:*`), for `engine.kind: kafka` (the mock cluster's included).
+    /// librdkafka's own threads (`rdk:*`, the mock cluster's included) and the polling thread that
+    /// runs its delivery callbacks, for `engine.kind: kafka`.
     pub librdkafka: RoleCpu,
     /// Every other thread of the process.
     pub other: RoleCpu,
