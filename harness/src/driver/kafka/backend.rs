@@ -80,7 +80,7 @@ impl Kafka {
                 if count > 1 {
                     config.set("client.id", format!("{}-{i}", k.properties.producer["client.id"]));
                 }
-                let side = ProducerSide::new(Arc::clone(&shared.phase), Arc::clone(&errors));
+                let side = ProducerSide::new(Arc::clone(&shared.phase), Arc::clone(&errors), plan.threads);
                 config.create_with_context(side).map(Arc::new).context("creating a librdkafka producer")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -110,6 +110,7 @@ impl Backend for Kafka {
     fn sender(&mut self, thread: u32, shared: &Shared) -> anyhow::Result<KafkaSender> {
         Ok(KafkaSender::new(
             Arc::clone(&self.producers[thread as usize % self.producers.len()]),
+            thread,
             self.plan.topic.clone(),
             Arc::clone(&self.errors),
             Arc::clone(&shared.stop),

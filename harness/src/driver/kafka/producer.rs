@@ -1,21 +1,24 @@
 //! The producer side on librdkafka: a [`Sender`] per producer thread over a shared or per-thread
 //! librdkafka producer, and the delivery callback.
 //!
-//! librdkafka hands each delivery report to the producer's polling thread with the record's
-//! opaque box; the callback takes the completion instant there and queues the outcome to the
-//! thread that sent the record, which records it in its own histograms like any backend's.
+//! librdkafka hands each delivery report to the producer's polling thread with the record's opaque,
+//! a number: the sending thread's index and the record's slot in that thread's table of pending
+//! tokens (no allocation per record). The callback takes the completion instant there and queues
+//! the slot and outcome to the thread that sent the record, which looks its token up and records it
+//! in its own histograms like any backend's.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::SegQueue;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
+use slab::Slab;
 
 use super::errors::{ClientErrors, Seen};
 use crate::driver::backend::{Delivery, Outgoing, SendFailed, Sender, Token};
@@ -24,31 +27,37 @@ use crate::driver::phase::Phase;
 /// A librdkafka producer with kbench's callbacks.
 pub(crate) type KafkaProducer = ThreadedProducer<ProducerSide>;
 
+/// Bits of a delivery opaque that hold the slot; the sending thread's index is above them.
+const SLOT_BITS: u32 = 40;
+
+/// What the delivery callback learns of one record: its slot in the sender's table and the outcome.
+#[derive(Debug)]
+struct Done {
+    slot: usize,
+    error: Option<KafkaError>,
+    completed_at: Instant,
+}
+
 /// One sending thread's mailbox of delivery outcomes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Outcomes {
-    queue: SegQueue<Delivery>,
-    /// The thread parks on it while it waits for a delivery.
+    queue: SegQueue<Done>,
     waiting: AtomicBool,
-    thread: std::thread::Thread,
+    /// The sending thread, to wake when it waits for outcomes; set on its first send.
+    thread: OnceLock<std::thread::Thread>,
 }
 
-/// What a delivery report needs of its record.
-#[derive(Debug)]
-pub(crate) struct Sent {
-    token: Token,
-    outcomes: Arc<Outcomes>,
-}
-
-/// The callbacks of one producer.
+/// The callbacks of one librdkafka producer: a mailbox per sending thread.
 pub(crate) struct ProducerSide {
     phase: Arc<Phase>,
     errors: Arc<ClientErrors>,
+    mailboxes: Vec<Arc<Outcomes>>,
 }
 
 impl ProducerSide {
-    pub(crate) fn new(phase: Arc<Phase>, errors: Arc<ClientErrors>) -> Self {
-        ProducerSide { phase, errors }
+    /// Callbacks for a producer that threads `0..threads` may send through.
+    pub(crate) fn new(phase: Arc<Phase>, errors: Arc<ClientErrors>, threads: u32) -> Self {
+        ProducerSide { phase, errors, mailboxes: (0..threads).map(|_| Arc::default()).collect() }
     }
 }
 
@@ -70,22 +79,19 @@ impl ClientContext for ProducerSide {
 }
 
 impl ProducerContext for ProducerSide {
-    type DeliveryOpaque = Box<Sent>;
+    /// The sending thread's index and the record's slot in its table: no allocation per record and
+    /// nothing shared between the threads but the mailbox queue.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, s: Box<Sent>) {
-        let completed_at = Some(Instant::now());
-        let ok = match result {
-            Ok(_) => true,
-            Err((e, _)) => {
-                if s.token.measured {
-                    self.errors.count(Seen::Delivery, e);
-                }
-                false
-            }
-        };
-        s.outcomes.queue.push(Delivery { token: s.token, ok, completed_at });
-        if s.outcomes.waiting.load(Ordering::SeqCst) {
-            s.outcomes.thread.unpark();
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let completed_at = Instant::now();
+        let Some(mailbox) = self.mailboxes.get(opaque >> SLOT_BITS) else { return };
+        let error = result.as_ref().err().map(|(e, _)| e.clone());
+        mailbox.queue.push(Done { slot: opaque & ((1 << SLOT_BITS) - 1), error, completed_at });
+        if mailbox.waiting.load(Ordering::SeqCst)
+            && let Some(t) = mailbox.thread.get()
+        {
+            t.unpark();
         }
     }
 }
@@ -98,39 +104,39 @@ pub(crate) struct KafkaSender {
     stop: Arc<AtomicBool>,
     /// `max.block.ms`: how long `send` retries while librdkafka's queue is full.
     max_block: Duration,
-    /// Made on the first send, on the thread that sends (the one to wake).
-    outcomes: Option<Arc<Outcomes>>,
-    sent: u64,
-    done: u64,
+    /// This thread's index among the producer's senders (the high bits of each opaque).
+    thread: usize,
+    mailbox: Arc<Outcomes>,
+    /// The tokens of records librdkafka has not reported yet, by slot.
+    pending: Slab<Token>,
 }
 
 impl KafkaSender {
     pub(crate) fn new(
         producer: Arc<KafkaProducer>,
+        thread: u32,
         topic: String,
         errors: Arc<ClientErrors>,
         stop: Arc<AtomicBool>,
         max_block: Duration,
     ) -> Self {
-        KafkaSender { producer, topic, errors, stop, max_block, outcomes: None, sent: 0, done: 0 }
+        let mailbox = Arc::clone(&producer.context().mailboxes[thread as usize]);
+        KafkaSender { producer, topic, errors, stop, max_block, thread: thread as usize, mailbox, pending: Slab::new() }
     }
 }
 
 impl Sender for KafkaSender {
     fn send(&mut self, record: &Outgoing<'_>, token: Token) -> Result<(), SendFailed> {
-        let outcomes = self.outcomes.get_or_insert_with(|| {
-            Arc::new(Outcomes {
-                queue: SegQueue::new(),
-                waiting: AtomicBool::new(false),
-                thread: std::thread::current(),
-            })
-        });
+        if self.mailbox.thread.get().is_none() {
+            let _ = self.mailbox.thread.set(std::thread::current());
+        }
         let headers = (!record.headers.is_empty()).then(|| {
             record.headers.iter().fold(OwnedHeaders::new_with_capacity(record.headers.len()), |h, header| {
                 h.insert(Header { key: &header.key, value: header.value.as_deref() })
             })
         });
-        let opaque = Box::new(Sent { token, outcomes: Arc::clone(outcomes) });
+        let slot = self.pending.insert(token);
+        let opaque = (self.thread << SLOT_BITS) | slot;
         let mut r = BaseRecord::with_opaque_to(&self.topic, opaque).payload(record.value);
         if let Some(k) = record.key {
             r = r.key(k);
@@ -138,13 +144,9 @@ impl Sender for KafkaSender {
         if let Some(h) = headers {
             r = r.headers(h);
         }
-        // As Java's send blocks up to max.block.ms for buffer space, retry while the queue is full.
         loop {
             match self.producer.send(r) {
-                Ok(()) => {
-                    self.sent += 1;
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if token.sent.elapsed() < self.max_block && !self.stop.load(Ordering::Relaxed) =>
                 {
@@ -152,6 +154,7 @@ impl Sender for KafkaSender {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 Err((e, _)) => {
+                    self.pending.remove(slot);
                     if token.measured {
                         self.errors.count(Seen::Send, &e);
                     }
@@ -162,28 +165,32 @@ impl Sender for KafkaSender {
     }
 
     fn poll(&mut self, wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
-        let Some(outcomes) = self.outcomes.as_ref() else { return 0 };
         let mut n = 0;
         loop {
-            while let Some(d) = outcomes.queue.pop() {
-                done(d);
+            while let Some(d) = self.mailbox.queue.pop() {
+                let Some(token) = self.pending.try_remove(d.slot) else { continue };
+                if let Some(e) = &d.error
+                    && token.measured
+                {
+                    self.errors.count(Seen::Delivery, e);
+                }
+                done(Delivery { token, ok: d.error.is_none(), completed_at: Some(d.completed_at) });
                 n += 1;
             }
-            if n > 0 || !wait || self.sent == self.done {
+            if n > 0 || !wait || self.pending.is_empty() {
                 break;
             }
             // librdkafka reports every accepted record by delivery.timeout.ms.
-            outcomes.waiting.store(true, Ordering::SeqCst);
-            if outcomes.queue.is_empty() {
+            self.mailbox.waiting.store(true, Ordering::SeqCst);
+            if self.mailbox.queue.is_empty() {
                 std::thread::park_timeout(Duration::from_millis(10));
             }
-            outcomes.waiting.store(false, Ordering::SeqCst);
+            self.mailbox.waiting.store(false, Ordering::SeqCst);
         }
-        self.done += n as u64;
         n
     }
 
     fn in_flight(&self) -> usize {
-        (self.sent - self.done) as usize
+        self.pending.len()
     }
 }
