@@ -16,6 +16,8 @@
 
 mod direct;
 mod discard;
+#[cfg(test)]
+pub(crate) mod faulty;
 mod pwrite;
 mod uring;
 
