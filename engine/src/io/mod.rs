@@ -19,6 +19,8 @@ mod discard;
 #[cfg(test)]
 pub(crate) mod faulty;
 mod pwrite;
+pub(crate) mod sim;
+pub(crate) mod storage;
 mod uring;
 
 use std::fmt;
