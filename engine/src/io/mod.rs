@@ -18,6 +18,8 @@ mod direct;
 mod discard;
 #[cfg(test)]
 pub(crate) mod faulty;
+#[cfg(test)]
+pub(crate) mod powercut;
 mod pwrite;
 pub(crate) mod sim;
 pub(crate) mod storage;

@@ -26,6 +26,8 @@ mod recovery;
 mod replication;
 mod retention;
 mod segment;
+#[cfg(test)]
+mod sim_tests;
 mod truncation;
 
 use std::path::{Path, PathBuf};
