@@ -51,6 +51,9 @@ struct Acked {
     values: Vec<Vec<u8>>,
 }
 
+/// A served batch: base offset, last offset, values.
+type Served = (i64, i64, Vec<Vec<u8>>);
+
 fn build(values: &[Vec<u8>]) -> Vec<u8> {
     let mut b = BatchBuilder::new(CompressionType::None);
     for v in values {
@@ -60,11 +63,11 @@ fn build(values: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Every batch of `partition` as served: (base offset, last offset, values). Errors name why.
-fn served(log: &TopicLog, partition: u32) -> Result<Vec<(i64, i64, Vec<Vec<u8>>)>, String> {
+fn served(log: &TopicLog, partition: u32) -> Result<Vec<Served>, String> {
     let mut out = Vec::new();
     loop {
         // A fetch returns batches of one segment: fetch on from the next offset until nothing comes.
-        let from = out.last().map_or(0, |b: &(i64, i64, Vec<Vec<u8>>)| b.1 + 1);
+        let from = out.last().map_or(0, |b: &Served| b.1 + 1);
         let data = log.read(partition, from, usize::MAX).map_err(|e| format!("read p{partition} at {from}: {e}"))?;
         if data.bytes.is_empty() {
             return Ok(out);
@@ -78,7 +81,7 @@ fn served(log: &TopicLog, partition: u32) -> Result<Vec<(i64, i64, Vec<Vec<u8>>)
 }
 
 /// Appends the batches of one fetch to `out`.
-fn fetched(bytes: &[u8], partition: u32, out: &mut Vec<(i64, i64, Vec<Vec<u8>>)>) -> Result<(), String> {
+fn fetched(bytes: &[u8], partition: u32, out: &mut Vec<Served>) -> Result<(), String> {
     for b in BatchIter::new(bytes, 0) {
         let b = b.map_err(|e| format!("p{partition}: a corrupt batch is served: {e}"))?;
         let records = b.records().map_err(|e| format!("p{partition}: records do not decode: {e}"))?;
