@@ -20,7 +20,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
 use super::pwrite::Pwrite;
-use super::sim::SECTOR;
+use super::sim::{SECTOR, countdown};
 use super::{Backend, Completion, IoBackendKind, Waker};
 
 #[derive(Debug, Default)]
@@ -49,20 +49,6 @@ fn path_of(fd: RawFd) -> Option<PathBuf> {
 
 fn read_file(path: &PathBuf) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
-}
-
-fn countdown(slot: &mut Option<u64>) -> bool {
-    match slot {
-        Some(1) => {
-            *slot = None;
-            true
-        }
-        Some(n) => {
-            *n -= 1;
-            false
-        }
-        None => false,
-    }
 }
 
 impl PowerCut {

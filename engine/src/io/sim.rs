@@ -64,7 +64,8 @@ fn eio() -> io::Error {
     io::Error::from_raw_os_error(libc::EIO)
 }
 
-fn countdown(slot: &mut Option<u64>) -> bool {
+/// Counts a fault's countdown down; true for the operation that brings it to zero (which clears it).
+pub(crate) fn countdown(slot: &mut Option<u64>) -> bool {
     match slot {
         Some(1) => {
             *slot = None;
