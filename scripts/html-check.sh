@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Opens an HTML report in headless Chromium, saves a screenshot next to it, and fails when the page
 # logs a console error (or Chromium cannot render it). Installs Debian's chromium when absent;
-# where that is impossible it says so and exits 0 (skipped), so CI on other machines stays green.
+# where that is impossible it says so and exits 77 ("skipped", the automake convention), never 0:
+# callers report the skip visibly (scripts/test.sh prints SKIPPED) instead of passing silently.
 #
 #   scripts/html-check.sh results/<run>/report.html [screenshot.png]
 set -euo pipefail
@@ -16,13 +17,13 @@ if [ -z "$browser" ]; then
   if command -v apt-get >/dev/null && $sudo true 2>/dev/null; then
     echo "html-check: installing Debian's chromium (one time)..." >&2
     if ! ($sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium) >/dev/null 2>&1; then
-      echo "html-check: skipped: apt-get could not install chromium" >&2
-      exit 0
+      echo "html-check: SKIPPED: apt-get could not install chromium" >&2
+      exit 77
     fi
     browser=$(command -v chromium)
   else
-    echo "html-check: skipped: no chromium, and no apt-get with root rights to install it" >&2
-    exit 0
+    echo "html-check: SKIPPED: no chromium, and no apt-get with root rights to install it" >&2
+    exit 77
   fi
 fi
 

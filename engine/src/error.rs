@@ -157,6 +157,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A log directory went offline after a write, fsync or file operation failed in it (Kafka's
+    /// KafkaStorageException; Kafka takes the directory offline through its LogDirFailureChannel).
+    /// Every append waiting on it and every later append, read, flush and truncation fails with this
+    /// error; nothing written after its last successful fsync is acknowledged. Reopening the log
+    /// runs recovery.
+    #[error("log directory {dir} is offline (KafkaStorageException) after: {cause}")]
+    KafkaStorage {
+        /// The log directory taken offline.
+        dir: PathBuf,
+        /// The failure that took it offline (an [`Error::Io`] naming the operation and the file).
+        cause: Box<Error>,
+    },
+
     /// The partition index is not in the topic.
     #[error("unknown partition {partition} (topic has {partitions})")]
     UnknownPartition {

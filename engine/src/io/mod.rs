@@ -16,7 +16,13 @@
 
 mod direct;
 mod discard;
+#[cfg(test)]
+pub(crate) mod faulty;
+#[cfg(test)]
+pub(crate) mod powercut;
 mod pwrite;
+pub(crate) mod sim;
+pub(crate) mod storage;
 mod uring;
 
 use std::fmt;

@@ -35,6 +35,9 @@ pub(crate) struct Uring {
     wake_armed: bool,
     /// Queued SQEs not yet submitted.
     queued: usize,
+    /// Completions taken off the ring while pushing (to make room when the kernel refused a
+    /// submission with EBUSY), handed out by the next [`Backend::reap`].
+    early: Vec<(u64, i32)>,
 }
 
 // SAFETY: the raw iovec pointers refer to memory the I/O thread owns (Backend::write's contract);
@@ -50,10 +53,21 @@ impl std::fmt::Debug for Uring {
 impl Uring {
     pub(crate) fn new() -> std::io::Result<Self> {
         let ring = IoUring::builder().setup_cqsize(ENTRIES * 2).build(ENTRIES)?;
-        Ok(Uring { ring, writes: HashMap::new(), syncs: 0, wake_buf: Box::new(0), wake_armed: false, queued: 0 })
+        Ok(Uring {
+            ring,
+            writes: HashMap::new(),
+            syncs: 0,
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            queued: 0,
+            early: Vec::new(),
+        })
     }
 
-    /// Pushes an SQE, submitting what is queued first when the submission queue is full.
+    /// Pushes an SQE, submitting what is queued first when the submission queue is full. When the
+    /// kernel refuses that submission because the completion queue is full (EBUSY: completions
+    /// overflowed), completions are taken off the ring first (kept for the next reap), or the
+    /// submission queue would never drain and this loop would spin for ever.
     fn push(&mut self, entry: &squeue::Entry) {
         loop {
             // SAFETY: every entry's pointers (iovecs, buffers, the wake buffer) stay valid until its
@@ -63,17 +77,26 @@ impl Uring {
                 self.queued += 1;
                 return;
             }
-            self.submit(0);
+            if self.submit(0) {
+                self.take_completions();
+            }
         }
     }
 
-    fn submit(&mut self, want: usize) {
+    /// Moves every completion on the ring to `early`.
+    fn take_completions(&mut self) {
+        let taken: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+        self.early.extend(taken);
+    }
+
+    /// Submits what is queued; true when the kernel answered EBUSY (the completion queue is full:
+    /// the caller must take completions off the ring before submitting again).
+    fn submit(&mut self, want: usize) -> bool {
         loop {
             match self.ring.submit_and_wait(want) {
                 Ok(_) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                // EBUSY: the completion queue is full; reaping in `reap` makes room.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return true,
                 Err(e) => {
                     log::error!("io_uring_enter failed: {e}");
                     break;
@@ -81,6 +104,7 @@ impl Uring {
             }
         }
         self.queued = 0;
+        false
     }
 
     fn finish_write(&mut self, token: u64, res: i32) -> std::io::Result<()> {
@@ -146,10 +170,13 @@ impl Backend for Uring {
                 Err(e) => log::error!("io_uring wait failed: {e}"),
             }
             self.queued = 0;
-        } else if self.queued > 0 {
+        } else if self.queued > 0 && self.submit(0) {
+            // Completion queue full: taking the completions below makes room; submit again then.
+            self.take_completions();
             self.submit(0);
         }
-        let finished: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
+        let mut finished = std::mem::take(&mut self.early);
+        finished.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
         for (token, res) in finished {
             if token == WAKE_TOKEN {
                 self.wake_armed = false;
@@ -182,5 +209,42 @@ impl Drop for Uring {
             let buf = std::mem::replace(&mut self.wake_buf, Box::new(0));
             Box::leak(buf);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many more operations than the completion queue holds, queued without a reap in between.
+    /// Kernels that answer EBUSY once completions overflow refuse every submission until some are
+    /// taken off the ring; before the fix `push` retried without taking any, for ever. (Newer
+    /// kernels, 6.18 where this was written, buffer the overflow instead: there this test passed
+    /// before the fix too; it guards the older kernels.)
+    #[test]
+    fn more_operations_than_the_completion_queue_holds_all_complete() {
+        let Ok(mut ring) = Uring::new() else {
+            panic!("io_uring is unavailable here; this test needs it");
+        };
+        let total = (ENTRIES as u64) * 8;
+        for token in 0..total {
+            // NOPs complete inline at submission: the completion queue fills, then overflows.
+            ring.syncs += 1;
+            ring.push(&opcode::Nop::new().build().user_data(token));
+        }
+        // fdatasyncs complete on io_uring's workers: each round waits for at least one.
+        let waker = Waker::new().unwrap();
+        let mut out = Vec::new();
+        let mut rounds = 0;
+        while (out.len() as u64) < total {
+            rounds += 1;
+            assert!(rounds < 100_000, "only {} of {total} completions", out.len());
+            ring.reap(Some((&waker, Duration::from_millis(100))), &mut out);
+        }
+        assert_eq!(out.len() as u64, total);
+        assert!(out.iter().all(|c| c.result.is_ok()));
+        let mut tokens: Vec<u64> = out.iter().map(|c| c.token).collect();
+        tokens.sort_unstable();
+        assert!(tokens.iter().copied().eq(0..total), "every token exactly once");
     }
 }

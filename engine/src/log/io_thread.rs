@@ -14,9 +14,14 @@
 //! 5. sleep: on the channel when nothing is in flight; in the ring (woken by a completion, by an
 //!    append through the eventfd [`Waker`], or by the next timer) when something is.
 //!
-//! A failed write stops its partition: batches after it are held back until every write in flight
-//! finished, then the partition is rolled back to the failed batch and every batch from it on fails
-//! with the error (naming the file); held appends are placed afresh.
+//! Visibility follows Kafka's UnifiedLog.append: a batch whose append makes a flush due becomes
+//! readable (the high watermark passes it) only when the fsync covering it succeeded, and is
+//! acknowledged then; batches behind it wait with it.
+//!
+//! Fail-stop ([`offline`](super::offline)): the first failed write, fsync or file operation takes the
+//! whole log directory offline. Every batch not yet acknowledged fails with
+//! [`Error::KafkaStorage`] naming the file, writes still in flight are reaped and their batches
+//! failed too, and every later request fails at once; nothing more is written.
 
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
@@ -26,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
+use super::offline::LogDirHealth;
 use super::partition::{PartitionLog, Placement, SyncTarget};
 use super::pipeline::{Entry, Pipe, WriteOp};
 use super::{AppendCallback, AppendOutcome};
@@ -106,6 +112,8 @@ pub(crate) struct IoThread {
     pub stats: Arc<super::Counters>,
     /// Bumped when a round made data readable.
     pub notify: Arc<super::notify::DataNotify>,
+    /// The log directory's health: the first storage error takes it offline.
+    pub health: Arc<LogDirHealth>,
 }
 
 /// Wall-clock milliseconds.
@@ -224,7 +232,7 @@ impl IoThread {
                 }
                 self.start_syncs(&mut st);
             }
-            if last_retention.elapsed() >= self.retention_check {
+            if last_retention.elapsed() >= self.retention_check && !self.health.is_offline() {
                 last_retention = Instant::now();
                 for p in 0..self.partitions.len() {
                     let mut log = self.lock(p as u32);
@@ -244,6 +252,10 @@ impl IoThread {
                 Request::Close => {}
             }
         }
+        if self.health.is_offline() {
+            // An offline directory is left as it is (recovery runs over it when the log reopens).
+            return;
+        }
         for p in 0..self.partitions.len() {
             let mut log = self.lock(p as u32);
             let (base, _) = log.active_segment();
@@ -259,11 +271,16 @@ impl IoThread {
     /// Places one append (or holds it while its partition recovers from a failed write).
     fn place(&self, st: &mut State, partition: u32, incoming: Incoming, now: i64) {
         let Incoming { mut batch, done, enqueued, follower } = incoming;
-        let Some(pio) = st.io.get_mut(partition as usize) else {
+        if partition as usize >= st.io.len() {
             let partitions = self.partitions.len() as u32;
             done(Err(Error::UnknownPartition { partition, partitions }), batch);
             return;
-        };
+        }
+        if let Err(e) = self.health.check() {
+            done(Err(e), batch);
+            return;
+        }
+        let pio = &mut st.io[partition as usize];
         if pio.pipe.failure.is_some() {
             pio.held.push(Incoming { batch, done, enqueued, follower });
             return;
@@ -276,9 +293,9 @@ impl IoThread {
         match placement {
             Ok(Placement::Write(placed)) => {
                 if let Err(e) = pio.pipe.push((batch, done, enqueued, placed), self.direct) {
-                    // Only O_DIRECT staging can fail here (rereading a block); fail that batch and
-                    // roll the partition back through the failure path.
-                    pio.pipe.failure = Some(e);
+                    // Only O_DIRECT staging can fail here (rereading a block): the directory goes
+                    // offline, and the batch fails with the rest once nothing is in flight.
+                    self.go_offline(st, e);
                 }
             }
             Ok(Placement::Duplicate { base_offset, last_offset }) => done(
@@ -292,8 +309,32 @@ impl IoThread {
                 }),
                 batch,
             ),
+            // A file operation failed (a roll creating the next segment, say): fail-stop.
+            Err(e @ Error::Io { .. }) => {
+                let e = self.go_offline(st, e);
+                done(Err(e), batch)
+            }
             Err(e) => done(Err(e), batch),
         }
+    }
+
+    /// Takes the log directory offline because of `cause` (see the module docs): no partition
+    /// submits or syncs again, and every batch waiting for an fsync or held fails now; batches whose
+    /// writes are in flight fail once those are reaped. Never called with a partition lock held
+    /// (callbacks run here). Returns the error everything fails with.
+    fn go_offline(&self, st: &mut State, cause: Error) -> Error {
+        let error = self.health.fail(cause);
+        let mut failed = Vec::new();
+        for pio in &mut st.io {
+            pio.pipe.failure.get_or_insert_with(|| error.clone());
+            pio.sync_wanted = false;
+            failed.extend(pio.waiters.drain(..).map(|w| (w.entry.done, w.entry.batch)));
+            failed.extend(pio.held.drain(..).map(|h| (h.done, h.batch)));
+        }
+        for (done, batch) in failed {
+            done(Err(error.clone()), batch);
+        }
+        error
     }
 
     fn submit_all(&mut self, st: &mut State) {
@@ -318,6 +359,9 @@ impl IoThread {
                 Some(Op::Write(op)) => {
                     let result = c.result.map_err(|e| Error::io("write", &op.path, e));
                     let partition = op.partition;
+                    if let Err(e) = &result {
+                        self.go_offline(st, e.clone());
+                    }
                     st.io[partition as usize].pipe.complete(c.token, result);
                     if !touched.contains(&partition) {
                         touched.push(partition);
@@ -347,27 +391,33 @@ impl IoThread {
         self.start_syncs(st);
     }
 
-    /// Commits what the partition's frontier passed, acknowledges or queues it for an fsync, and
-    /// finishes a failure once nothing is in flight.
+    /// Commits what the partition's frontier passed: acknowledges it, or (a flush due, or batches
+    /// before it waiting) queues it, still invisible, for an fsync. Once the directory is offline,
+    /// fails whatever was not acknowledged, when nothing of the partition is in flight any more.
+    /// Callbacks run after the partition lock is released (a callback takes replication's lock,
+    /// which a fetcher holds while it takes this one).
     fn advance(&mut self, st: &mut State, p: u32, written: Instant) {
-        let ready = st.io[p as usize].pipe.advance();
+        let mut ready = st.io[p as usize].pipe.advance().into_iter();
         let trims = st.io[p as usize].pipe.due_trims();
         let mut acks = Vec::new();
-        {
+        let mut storage_error = None;
+        if !self.health.is_offline() {
             let mut log = self.lock(p);
             for base in trims {
                 if let Err(e) = log.trim_padding(base) {
                     log::warn!("{}: {e}", log.name);
                 }
             }
-            for entry in ready {
-                if let Err(e) = log.commit(&entry.placed) {
-                    (entry.done)(Err(e), entry.batch);
-                    continue;
-                }
-                let due = self.flush_messages.is_some_and(|n| log.unflushed_records >= n);
+            for entry in ready.by_ref() {
+                let records = entry.placed.header.records_count.max(0) as u64;
+                let due = self.flush_messages.is_some_and(|n| log.unflushed_records + records >= n);
                 let pio = &mut st.io[p as usize];
-                if due || !pio.waiters.is_empty() {
+                let wait = due || !pio.waiters.is_empty();
+                if let Err(e) = log.commit(&entry.placed, !wait) {
+                    storage_error = Some(e);
+                    break;
+                }
+                if wait {
                     pio.sync_wanted |= due;
                     pio.waiters.push(Waiter { entry, written });
                 } else {
@@ -379,24 +429,32 @@ impl IoThread {
             let outcome = outcome(&entry, written, 0);
             (entry.done)(Ok(outcome), entry.batch);
         }
-        let failed = st.io[p as usize].pipe.take_failed();
-        if let Some((error, entries)) = failed {
-            if let Some(first) = entries.first() {
-                self.lock(p).rollback(&first.placed);
-            }
-            for e in entries {
+        if let Some(e) = storage_error {
+            self.go_offline(st, e);
+        }
+        // Offline: what the frontier passed and was not committed fails (the batch whose commit
+        // failed first among them).
+        let mut failed: Vec<Entry> = ready.collect();
+        if let Some((_, rest)) = st.io[p as usize].pipe.take_failed() {
+            failed.extend(rest);
+        }
+        if !failed.is_empty() {
+            let error = self.health.check().err().unwrap_or_else(|| Error::Closed { what: "log".into() });
+            for e in failed {
                 (e.done)(Err(error.clone()), e.batch);
-            }
-            let held = std::mem::take(&mut st.io[p as usize].held);
-            let now = now_ms();
-            for incoming in held {
-                self.place(st, p, incoming, now);
             }
         }
     }
 
     /// Starts an fdatasync for every partition that wants one and has none in flight.
     fn start_syncs(&mut self, st: &mut State) {
+        if self.health.is_offline() {
+            // Nothing is synced any more: no fsync is wanted (flush and close must not wait for one).
+            for pio in &mut st.io {
+                pio.sync_wanted = false;
+            }
+            return;
+        }
         for p in 0..st.io.len() {
             let pio = &mut st.io[p];
             if !pio.sync_wanted || pio.sync_in_flight.is_some() {
@@ -406,6 +464,9 @@ impl IoThread {
             let files = self.lock(p as u32).take_unsynced();
             let waiters = std::mem::take(&mut st.io[p].waiters);
             if files.is_empty() {
+                if let Some(end) = waiters.last().map(|w| w.entry.placed.header.last_offset() + 1) {
+                    self.lock(p as u32).expose(end);
+                }
                 let now = Instant::now();
                 for w in waiters {
                     let o = outcome(&w.entry, w.written, nanos_since(w.written, now));
@@ -446,14 +507,24 @@ impl IoThread {
         pio.sync_in_flight = None;
         // Batches written while this fsync ran are acknowledged in order after the next one.
         pio.sync_wanted |= !pio.waiters.is_empty();
-        let now = Instant::now();
-        if let Some(e) = &g.error {
-            st.sync_errors.push(e.clone());
+        if let Some(e) = g.error {
+            // Linux reports a failed writeback once and may drop the pages: fail-stop.
+            let e = self.go_offline(st, e);
+            st.sync_errors.push(e);
         }
+        // Offline (by this fsync or by another failure meanwhile): nothing more is acknowledged.
+        let result = self.health.check();
+        if result.is_ok()
+            && let Some(end) = g.waiters.last().map(|w| w.entry.placed.header.last_offset() + 1)
+        {
+            // Kafka's order: the flush first, then the high watermark, then the acknowledgement.
+            self.lock(g.partition).expose(end);
+        }
+        let now = Instant::now();
         for w in g.waiters {
-            let result = match &g.error {
-                None => Ok(outcome(&w.entry, w.written, nanos_since(w.written, now))),
-                Some(e) => Err(e.clone()),
+            let result = match &result {
+                Ok(()) => Ok(outcome(&w.entry, w.written, nanos_since(w.written, now))),
+                Err(e) => Err(e.clone()),
             };
             (w.entry.done)(result, w.entry.batch);
         }
@@ -465,8 +536,12 @@ impl IoThread {
         if partition as usize >= st.io.len() {
             return Err(Error::UnknownPartition { partition, partitions: st.io.len() as u32 });
         }
+        self.health.check()?;
         self.flush_all(st)?;
-        self.lock(partition).truncate_to(offset, now_ms())?;
+        let truncated = self.lock(partition).truncate_to(offset, now_ms());
+        if let Err(e) = truncated {
+            return Err(if matches!(e, Error::Io { .. }) { self.go_offline(st, e) } else { e });
+        }
         st.io[partition as usize].pipe = Pipe::default();
         Ok(())
     }
@@ -502,6 +577,11 @@ impl IoThread {
             self.reap(st, Some(Duration::from_millis(100)));
         }
         if let Some(e) = st.sync_errors.drain(..).next() {
+            first_error = Some(e);
+        }
+        if first_error.is_none()
+            && let Err(e) = self.health.check()
+        {
             first_error = Some(e);
         }
         match first_error {

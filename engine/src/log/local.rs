@@ -11,10 +11,11 @@ use crossbeam_channel::Sender;
 
 use super::io_thread::{IoThread, Request, now_ms};
 use super::notify::DataNotify;
+use super::offline::LogDirHealth;
 use super::partition::PartitionLog;
 use super::{AppendCallback, Counters, FetchData, IoStats, LogConfig};
 use crate::error::{Error, Result};
-use crate::io::{IoBackendKind, Waker, backend};
+use crate::io::{Backend, IoBackendKind, Waker};
 
 /// One broker's copy of a topic: its partitions' logs and the I/O thread that writes them.
 /// Thread-safe. With replication there is one per replica (broker), each in its own directory.
@@ -29,6 +30,7 @@ pub(crate) struct LocalLog {
     closed: AtomicBool,
     waker: Arc<Waker>,
     stats: Arc<Counters>,
+    health: Arc<LogDirHealth>,
 }
 
 impl std::fmt::Debug for IoThread {
@@ -38,14 +40,15 @@ impl std::fmt::Debug for IoThread {
 }
 
 impl LocalLog {
-    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`; `notify` is
-    /// bumped whenever a write makes data readable.
+    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`, written
+    /// through `backend`; `notify` is bumped whenever a write makes data readable.
     pub(crate) fn open(
         data_dir: &Path,
         topic: &str,
         partitions: u32,
         config: LogConfig,
         notify: Arc<DataNotify>,
+        backend: Box<dyn Backend>,
     ) -> Result<LocalLog> {
         if partitions == 0 {
             return Err(Error::config("partitions", "must be at least 1"));
@@ -67,8 +70,8 @@ impl LocalLog {
             })
             .collect::<Result<Vec<_>>>()?;
         let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
-        let backend = backend(config.io);
         let kind = backend.kind();
+        let health = Arc::new(LogDirHealth::new(data_dir.to_path_buf()));
         let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(Counters::default());
@@ -83,6 +86,7 @@ impl LocalLog {
             flush_ms: config.flush_ms,
             retention_check: Duration::from_millis(config.log_retention_check_interval_ms.max(1)),
             direct: config.direct_io && kind != IoBackendKind::Discard,
+            health: Arc::clone(&health),
         };
         let thread = std::thread::Builder::new()
             .name(format!("kbench-log-{topic}"))
@@ -98,7 +102,18 @@ impl LocalLog {
             closed: AtomicBool::new(false),
             waker,
             stats,
+            health,
         })
+    }
+
+    /// Whether the log directory went offline after a storage error (see `offline.rs`).
+    pub(crate) fn is_offline(&self) -> bool {
+        self.health.is_offline()
+    }
+
+    /// `Ok` while the directory is online, else its [`Error::KafkaStorage`].
+    pub(crate) fn check_online(&self) -> Result<()> {
+        self.health.check()
     }
 
     /// Number of partitions.
@@ -190,6 +205,7 @@ impl LocalLog {
     /// from what is written and below `limit` (the replicated high watermark; `i64::MAX` for none).
     /// Empty at or past either.
     pub(crate) fn read(&self, partition: u32, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<FetchData> {
+        self.health.check()?;
         let log = self.partition(partition)?;
         let end = log.high_watermark.min(limit);
         if self.backend == IoBackendKind::Discard {

@@ -11,10 +11,13 @@
 //! [`replication`] keeps followers, the ISR and the high watermark.
 
 mod config;
+#[cfg(test)]
+mod failstop_tests;
 mod index;
 mod io_thread;
 mod local;
 mod notify;
+mod offline;
 mod partition;
 mod pipeline;
 mod producer_state;
@@ -23,6 +26,8 @@ mod recovery;
 mod replication;
 mod retention;
 mod segment;
+#[cfg(test)]
+mod sim_tests;
 mod truncation;
 
 use std::path::{Path, PathBuf};
@@ -100,6 +105,19 @@ impl TopicLog {
     /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`: directly
     /// there without replication, else one `broker-<id>/` directory per replica.
     pub fn open(data_dir: &Path, topic: &str, partitions: u32, config: LogConfig) -> Result<TopicLog> {
+        let io = config.io;
+        Self::open_with_backends(data_dir, topic, partitions, config, &|_| crate::io::backend(io))
+    }
+
+    /// [`TopicLog::open`] with each broker's I/O backend made by `backend(broker)` (tests inject
+    /// faults here).
+    pub(crate) fn open_with_backends(
+        data_dir: &Path,
+        topic: &str,
+        partitions: u32,
+        config: LogConfig,
+        backend: &dyn Fn(u32) -> Box<dyn crate::io::Backend>,
+    ) -> Result<TopicLog> {
         let rf = config.replication_factor;
         if rf == 0 {
             return Err(Error::config("replication.factor", "must be at least 1"));
@@ -109,7 +127,7 @@ impl TopicLog {
         }
         let notify = Arc::new(DataNotify::default());
         if rf == 1 {
-            let local = LocalLog::open(data_dir, topic, partitions, config, Arc::clone(&notify))?;
+            let local = LocalLog::open(data_dir, topic, partitions, config, Arc::clone(&notify), backend(0))?;
             return Ok(TopicLog {
                 replicas: vec![Arc::new(local)],
                 replication: None,
@@ -121,7 +139,7 @@ impl TopicLog {
         let replicas = (0..rf)
             .map(|b| {
                 let dir = data_dir.join(format!("broker-{b}"));
-                LocalLog::open(&dir, topic, partitions, config.clone(), Arc::clone(&writes)).map(Arc::new)
+                LocalLog::open(&dir, topic, partitions, config.clone(), Arc::clone(&writes), backend(b)).map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
         let replication = Replication::start(

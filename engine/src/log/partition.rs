@@ -2,8 +2,10 @@
 //!
 //! The I/O thread changes it in two steps per batch: [`PartitionLog::place`] assigns offsets and a
 //! file position (rolling first when Kafka would) before the write; [`PartitionLog::commit`] makes
-//! the batch readable once its write completed. [`PartitionLog::rollback`] undoes placements after a
-//! failed write. Opening lives in `recovery.rs`, reading in `reader.rs`, retention in `retention.rs`.
+//! the batch written once its write completed, and readable then or, when it waits for an fsync
+//! (flush.messages), when [`PartitionLog::expose`] is called after the fsync. A failed write takes
+//! the directory offline instead of undoing anything (`offline.rs`). Opening lives in
+//! `recovery.rs`, reading in `reader.rs`, retention in `retention.rs`.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -11,7 +13,6 @@ use std::sync::Arc;
 
 use super::config::LogConfig;
 use super::producer_state::{ProducerState, SequenceCheck};
-use super::recovery::scan;
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::io::IoBackendKind;
@@ -55,8 +56,11 @@ pub(crate) struct PartitionLog {
     pub(super) segments: Vec<Segment>,
     /// Next offset to assign.
     pub(super) next_offset: i64,
-    /// Offset after the last written (readable, acknowledgeable) batch.
+    /// Offset after the last readable batch: the last written one, or, when batches wait for an
+    /// fsync, the last one whose fsync succeeded (Kafka moves the high watermark after the flush).
     pub high_watermark: i64,
+    /// Offset after the last written batch (>= high_watermark).
+    pub(super) written_end: i64,
     pub log_start_offset: i64,
     /// The partitionLeaderEpoch stamped on batches placed as leader (0 without replication).
     pub leader_epoch: i32,
@@ -91,6 +95,7 @@ impl PartitionLog {
             segments,
             next_offset,
             high_watermark: next_offset,
+            written_end: next_offset,
             log_start_offset,
             leader_epoch: 0,
             last_epoch: -1,
@@ -221,8 +226,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// The write of `placed` completed: make it readable and index it.
-    pub(crate) fn commit(&mut self, placed: &Placed) -> Result<()> {
+    /// The write of `placed` completed: index it, and make it readable when `visible` (else it
+    /// waits for [`PartitionLog::expose`] after the fsync that covers it).
+    pub(crate) fn commit(&mut self, placed: &Placed, visible: bool) -> Result<()> {
         let interval = self.config.index_interval_bytes;
         let Some(segment) = self.segments.iter_mut().rev().find(|s| s.base_offset == placed.segment_base) else {
             return Err(Error::io(
@@ -238,7 +244,10 @@ impl PartitionLog {
             segment.record_append(placed.position, &placed.header, interval)?;
         }
         segment.size = placed.position + placed.header.size_in_bytes() as u64;
-        self.high_watermark = placed.header.last_offset() + 1;
+        self.written_end = placed.header.last_offset() + 1;
+        if visible {
+            self.high_watermark = self.written_end;
+        }
         self.last_epoch = placed.header.partition_leader_epoch;
         self.unflushed_records += placed.header.records_count.max(0) as u64;
         if !self.unsynced.iter().any(|t| Arc::ptr_eq(&t.file, &placed.file)) {
@@ -247,34 +256,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// A write failed: forget `placed` and everything placed after it (segments rolled since are
-    /// deleted, the file cut back to the last good batch), so the log stays readable up to the last
-    /// good batch and offsets stay contiguous. The caller has let every later write finish first.
-    pub(crate) fn rollback(&mut self, placed: &Placed) {
-        self.next_offset = placed.header.base_offset;
-        while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset > placed.segment_base) {
-            if let Some(s) = self.segments.pop() {
-                self.unsynced.retain(|t| !Arc::ptr_eq(&t.file, s.write_file()));
-                if let Err(e) = s.delete() {
-                    log::warn!("{}: rollback: {e}", self.name);
-                }
-            }
-        }
-        let name = self.name.clone();
-        let active = self.active();
-        active.reserved = placed.position;
-        if let Err(e) = active.file.set_len(placed.position) {
-            log::warn!("{name}: could not cut {} back to {} bytes: {e}", active.path.display(), placed.position);
-        }
-        // Producer state: rebuild from what is really in the active segment.
-        let mut producers = ProducerState::default();
-        let active = self.segments.last().expect("active segment");
-        if let Ok((batches, _, _)) = scan(&active.file, &active.path, 0, active.size) {
-            for b in batches {
-                producers.update(&b.header);
-            }
-        }
-        self.producers = producers;
+    /// The fsync covering every batch before `end` succeeded: they become readable.
+    pub(crate) fn expose(&mut self, end: i64) {
+        self.high_watermark = self.high_watermark.max(end.min(self.written_end));
     }
 
     /// Takes the files an fsync must cover now (and resets the flush.messages count): the segments

@@ -14,7 +14,7 @@ impl PartitionLog {
     /// Cuts the log back so that it ends before `offset` (at a batch boundary). Nothing may be in
     /// flight for the partition (the I/O thread flushes first).
     pub(crate) fn truncate_to(&mut self, offset: i64, now_ms: i64) -> Result<()> {
-        if offset >= self.high_watermark {
+        if offset >= self.written_end {
             return Ok(());
         }
         // Segments starting at or after the cut go entirely (the first one is kept as the file to
@@ -40,6 +40,7 @@ impl PartitionLog {
         }
         self.next_offset = segment.next_offset;
         self.high_watermark = segment.next_offset;
+        self.written_end = segment.next_offset;
         self.log_start_offset = self.log_start_offset.min(segment.base_offset);
         self.unsynced.push(SyncTarget { file: Arc::clone(segment.write_file()), path: segment.path.clone() });
         self.segments.push(segment);

@@ -76,6 +76,39 @@ impl Shared {
         self.alive.iter().map(|a| a.load(Ordering::Acquire)).collect()
     }
 
+    /// Broker `b` stops fetching and leading (a stop, or its log directory went offline): it leaves
+    /// every ISR and partitions it led elect a new leader. False when it was already down.
+    fn broker_down(&self, b: usize) -> bool {
+        if !self.alive[b].swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let alive = self.alive_now();
+        for p in 0..self.states.len() as u32 {
+            let ends = self.ends(p);
+            let mut ready = Vec::new();
+            let (before, after, elected) = {
+                let mut st = self.state(p);
+                let before = st.hw;
+                let elected = st.replica_failed(b, &alive, &ends, self.unclean, Instant::now(), &mut ready);
+                (before, st.hw, elected)
+            };
+            self.stamp_epoch(p, elected);
+            self.finish(ready, before, after);
+        }
+        self.writes.bump();
+        true
+    }
+
+    /// Brokers whose log directory went offline since the last look go down, as Kafka's controller
+    /// moves leadership off a broker that reported a failed log dir and shrinks the ISRs.
+    fn take_failed_disks_down(&self) {
+        for b in 0..self.brokers.len() {
+            if self.brokers[b].is_offline() && self.broker_down(b) {
+                log::error!("broker {b}: its log directory is offline; it leaves the ISR and gives up leadership");
+            }
+        }
+    }
+
     fn stamp_epoch(&self, partition: u32, elected: Option<(usize, i32)>) {
         if let Some((leader, epoch)) = elected
             && let Err(e) = self.brokers[leader].set_leader_epoch(partition, epoch)
@@ -209,33 +242,19 @@ impl Replication {
     /// Broker `broker` stops: it no longer fetches or leads; partitions it led elect a new leader.
     pub(crate) fn stop_broker(&self, broker: u32) -> Result<()> {
         let b = self.check_broker(broker)?;
-        if !self.shared.alive[b].swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let alive = self.shared.alive_now();
-        for p in 0..self.shared.states.len() as u32 {
-            let ends = self.shared.ends(p);
-            let mut ready = Vec::new();
-            let (before, after, elected) = {
-                let mut st = self.shared.state(p);
-                let before = st.hw;
-                let elected = st.replica_failed(b, &alive, &ends, self.shared.unclean, Instant::now(), &mut ready);
-                (before, st.hw, elected)
-            };
-            self.shared.stamp_epoch(p, elected);
-            self.shared.finish(ready, before, after);
-        }
-        self.shared.writes.bump();
+        self.shared.broker_down(b);
         Ok(())
     }
 
     /// Broker `broker` comes back: it leads offline partitions it may lead, and follows the rest
-    /// (cutting back any records the current leader's history does not have).
+    /// (cutting back any records the current leader's history does not have). A broker whose log
+    /// directory went offline cannot come back ([`Error::KafkaStorage`]); reopening the log does.
     pub(crate) fn start_broker(&self, broker: u32) -> Result<()> {
         let b = self.check_broker(broker)?;
         if self.shared.alive[b].load(Ordering::Acquire) {
             return Ok(());
         }
+        self.shared.brokers[b].check_online()?;
         for p in 0..self.shared.states.len() as u32 {
             let end = self.shared.brokers[b].log_end_offset(p);
             let elected = self.shared.state(p).replica_started(b, end, self.shared.unclean, Instant::now());
@@ -275,11 +294,13 @@ impl Replication {
 }
 
 /// Kafka's isr-expiration task: every replica.lag.time.max.ms / 2, followers not caught up for
-/// replica.lag.time.max.ms leave the ISR.
+/// replica.lag.time.max.ms leave the ISR. Every 20 ms at most it also takes brokers whose log
+/// directory went offline down.
 fn isr_checks(shared: &Shared) {
     let period = (shared.lag / 2).max(Duration::from_millis(1));
     let mut next = Instant::now() + period;
     while !shared.shutdown.load(Ordering::Acquire) {
+        shared.take_failed_disks_down();
         let now = Instant::now();
         if now < next {
             std::thread::sleep((next - now).min(Duration::from_millis(20)));
