@@ -102,6 +102,7 @@ impl ProducerConfig {
             compression: self.compression,
             compression_level: self.compression_level,
             enable_idempotence: self.enable_idempotence,
+            max_in_flight: self.max_in_flight,
         }
     }
 

@@ -52,4 +52,7 @@ pub struct SenderConfig {
     pub compression_level: Option<i32>,
     /// `enable.idempotence`: stamp producerId, epoch and sequences.
     pub enable_idempotence: bool,
+    /// `max.in.flight.requests.per.connection`: drains (one produce request each) handed to the log
+    /// and not yet completed, at most.
+    pub max_in_flight: u32,
 }

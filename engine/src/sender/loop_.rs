@@ -20,10 +20,12 @@ use crate::record::ProducerIdentity;
 /// appenders do not signal their commit (that would cost every append), so the sender polls.
 const COMMIT_POLL: Duration = Duration::from_micros(200);
 
-/// What `flush` and `close` watch: batches handed to the log and not yet completed, and sender rounds.
+/// What `flush` and `close` watch: batches handed to the log and not yet completed, and sender rounds;
+/// and the produce requests in flight, which max.in.flight.requests.per.connection bounds.
 #[derive(Debug, Default)]
 pub(crate) struct SenderShared {
     in_flight: AtomicUsize,
+    requests: AtomicUsize,
     rounds: AtomicU64,
     closing: AtomicBool,
     stopped: AtomicBool,
@@ -72,6 +74,28 @@ impl SenderShared {
             self.notify_if_waiting();
         }
     }
+
+    /// The last batch of a request completed: one more request may go. Wakes the sender when it may
+    /// be waiting for that (it waits only at the limit).
+    fn request_done(&self, max_in_flight: usize, acc: &dyn RecordAccumulator) {
+        if self.requests.fetch_sub(1, Ordering::AcqRel) == max_in_flight {
+            acc.wake();
+        }
+    }
+}
+
+/// One drain's batches in the log, as Kafka's produce request to the one broker: done when the last
+/// of them completed.
+struct Request {
+    shared: Arc<SenderShared>,
+    acc: Arc<dyn RecordAccumulator>,
+    max_in_flight: usize,
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        self.shared.request_done(self.max_in_flight, self.acc.as_ref());
+    }
 }
 
 /// The sender thread's state.
@@ -85,6 +109,7 @@ pub(crate) struct Sender {
     codec: CompressionType,
     level: Option<i32>,
     sequences: Option<Sequences>,
+    max_in_flight: usize,
 }
 
 impl Sender {
@@ -105,15 +130,29 @@ impl Sender {
             codec: config.compression,
             level: config.compression_level,
             sequences,
+            max_in_flight: config.max_in_flight.max(1) as usize,
         }
     }
 
     /// ready -> drain -> close -> append, until closed and empty.
+    ///
+    /// As Kafka's Sender drains a broker only while it has fewer than
+    /// max.in.flight.requests.per.connection requests outstanding, this one drains only while fewer
+    /// drains are in the log unfinished: while the log is behind, records go on filling the open
+    /// batches, so batches grow with the load even at linger.ms 0 instead of the log's queue.
     pub(crate) fn run(mut self) {
+        // The sender's timed waits are tens of microseconds (a batch whose appenders are still
+        // writing): Linux's default 50 us timer slack would double them.
+        // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+        }
         let mut drained = Vec::new();
         loop {
             let now = Instant::now();
-            let next_ready = self.acc.drain(now, &mut drained);
+            // At the limit, `request_done` wakes the sender when a request completes.
+            let at_limit = self.shared.requests.load(Ordering::Acquire) >= self.max_in_flight;
+            let next_ready = if at_limit { None } else { self.acc.drain(now, &mut drained) };
             let idle = drained.is_empty();
             if !idle {
                 self.send(&mut drained, now);
@@ -125,7 +164,9 @@ impl Sender {
                 if closing && !self.acc.has_undrained() {
                     break;
                 }
-                let deadline = if closing || self.shared.waiters.load(Ordering::Acquire) > 0 {
+                let deadline = if at_limit {
+                    None
+                } else if closing || self.shared.waiters.load(Ordering::Acquire) > 0 {
                     Some(now + COMMIT_POLL)
                 } else {
                     next_ready
@@ -164,12 +205,19 @@ impl Sender {
         } else {
             with_ids.into_iter().map(|(b, id)| close_batch(b, id, codec, level, drained_at)).collect()
         };
+        // Every batch's completion holds the request; the last one to finish ends it.
+        self.shared.requests.fetch_add(1, Ordering::AcqRel);
+        let request = Arc::new(Request {
+            shared: Arc::clone(&self.shared),
+            acc: Arc::clone(&self.acc),
+            max_in_flight: self.max_in_flight,
+        });
         for batch in closed {
-            self.append(batch);
+            self.append(batch, &request);
         }
     }
 
-    fn append(&self, batch: ClosedBatch) {
+    fn append(&self, batch: ClosedBatch, request: &Arc<Request>) {
         let ClosedBatch { partition, bytes, original, result, mut stats } = batch;
         if self.codec != CompressionType::None && stats.uncompressed_bytes > 0 {
             self.acc.record_compression_ratio(stats.compressed_bytes as f32 / stats.uncompressed_bytes as f32);
@@ -192,6 +240,7 @@ impl Sender {
         let complete_on_ack = self.acks != Acks::Zero;
         let (acc, shared, observer) = (Arc::clone(&self.acc), Arc::clone(&self.shared), self.observer.clone());
         let on_ack = Arc::clone(&result);
+        let request = Arc::clone(request);
         let required = if self.acks == Acks::All { RequiredAcks::AllInSync } else { RequiredAcks::Leader };
         self.log.append_with(
             partition,
@@ -219,6 +268,7 @@ impl Sender {
                     o.on_batch(&stats);
                 }
                 shared.batch_done();
+                drop(request);
             }),
         );
         if !complete_on_ack {

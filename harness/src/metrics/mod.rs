@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-pub use rate::RateSchedule;
+pub use rate::{RateSchedule, precise_sleeps};
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
