@@ -174,8 +174,8 @@ impl IoThread {
             // 1. Requests: block on the channel only when nothing is in flight and nothing placed is
             // waiting to be submitted (an O_DIRECT stage unblocked by the last reap must go out now,
             // not after the next request or tick).
-            let idle = self.backend.in_flight() == 0
-                && !st.dirty.iter().any(|&p| st.io[p as usize].pipe.has_submittable());
+            let idle =
+                self.backend.in_flight() == 0 && !st.dirty.iter().any(|&p| st.io[p as usize].pipe.has_submittable());
             if idle && round.is_empty() {
                 match self.requests.recv_timeout(tick) {
                     Ok(r) => round.push(r),
