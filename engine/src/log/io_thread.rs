@@ -98,6 +98,10 @@ struct PartitionIo {
     waiters: Vec<Waiter>,
     sync_in_flight: Option<u64>,
     sync_wanted: bool,
+    /// In `State::dirty` (placed batches or a completion since its last submit).
+    dirty: bool,
+    /// In this reap's list of partitions to advance.
+    touched: bool,
 }
 
 pub(crate) struct IoThread {
@@ -135,6 +139,21 @@ struct State {
     completions: Vec<Completion>,
     /// Errors of fsyncs since a flush() began.
     sync_errors: Vec<Error>,
+    /// Partitions that may have something to submit: a round's work is O(partitions it touched),
+    /// not O(partitions).
+    dirty: Vec<u32>,
+    /// Partitions whose placement failed (O_DIRECT staging), to finish through the failure path.
+    failing: Vec<u32>,
+}
+
+impl State {
+    fn mark_dirty(&mut self, p: u32) {
+        let pio = &mut self.io[p as usize];
+        if !pio.dirty {
+            pio.dirty = true;
+            self.dirty.push(p);
+        }
+    }
 }
 
 impl IoThread {
@@ -151,6 +170,8 @@ impl IoThread {
             next_token: 1,
             completions: Vec::new(),
             sync_errors: Vec::new(),
+            dirty: Vec::new(),
+            failing: Vec::new(),
         };
         let tick =
             self.flush_ms.map_or(self.retention_check, |ms| Duration::from_millis(ms.max(1)).min(self.retention_check));
@@ -161,7 +182,8 @@ impl IoThread {
             // 1. Requests: block on the channel only when nothing is in flight and nothing placed is
             // waiting to be submitted (an O_DIRECT stage unblocked by the last reap must go out now,
             // not after the next request or tick).
-            let idle = self.backend.in_flight() == 0 && !st.io.iter().any(|p| p.pipe.has_submittable());
+            let idle =
+                self.backend.in_flight() == 0 && !st.dirty.iter().any(|&p| st.io[p as usize].pipe.has_submittable());
             if idle && round.is_empty() {
                 match self.requests.recv_timeout(tick) {
                     Ok(r) => round.push(r),
@@ -294,9 +316,12 @@ impl IoThread {
             Ok(Placement::Write(placed)) => {
                 if let Err(e) = pio.pipe.push((batch, done, enqueued, placed), self.direct) {
                     // Only O_DIRECT staging can fail here (rereading a block): the directory goes
-                    // offline, and the batch fails with the rest once nothing is in flight.
+                    // offline, and the batch fails with the rest once nothing is in flight (the
+                    // partition is listed in `failing` so that the next reap finishes it).
                     self.go_offline(st, e);
+                    st.failing.push(partition);
                 }
+                st.mark_dirty(partition);
             }
             Ok(Placement::Duplicate { base_offset, last_offset }) => done(
                 Ok(AppendOutcome {
@@ -338,8 +363,12 @@ impl IoThread {
     }
 
     fn submit_all(&mut self, st: &mut State) {
-        for (p, pio) in st.io.iter_mut().enumerate() {
-            pio.pipe.submit(p as u32, self.backend.as_mut(), &mut st.writes, &mut st.next_token);
+        // Only partitions placed into or unblocked by a completion since their last submit can have
+        // something to send (see `Pipe::has_submittable`).
+        for p in std::mem::take(&mut st.dirty) {
+            let pio = &mut st.io[p as usize];
+            pio.dirty = false;
+            pio.pipe.submit(p, self.backend.as_mut(), &mut st.writes, &mut st.next_token);
         }
         for (token, op) in st.writes.drain() {
             self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -352,9 +381,9 @@ impl IoThread {
     fn reap(&mut self, st: &mut State, wait: Option<Duration>) {
         let waker = Arc::clone(&self.waker);
         self.backend.reap(wait.map(|d| (&*waker, d)), &mut st.completions);
-        let completions = std::mem::take(&mut st.completions);
+        let mut completions = std::mem::take(&mut st.completions);
         let mut touched: Vec<u32> = Vec::new();
-        for c in completions {
+        for c in completions.drain(..) {
             match st.ops.remove(&c.token) {
                 Some(Op::Write(op)) => {
                     let result = c.result.map_err(|e| Error::io("write", &op.path, e));
@@ -362,8 +391,10 @@ impl IoThread {
                     if let Err(e) = &result {
                         self.go_offline(st, e.clone());
                     }
-                    st.io[partition as usize].pipe.complete(c.token, result);
-                    if !touched.contains(&partition) {
+                    let pio = &mut st.io[partition as usize];
+                    pio.pipe.complete(c.token, result);
+                    if !pio.touched {
+                        pio.touched = true;
                         touched.push(partition);
                     }
                     // The kernel is done with the op's buffers: drop them, or reuse an O_DIRECT one.
@@ -375,15 +406,28 @@ impl IoThread {
                 None => log::error!("completion for unknown operation {}", c.token),
             }
         }
-        for (p, pio) in st.io.iter().enumerate() {
-            if pio.pipe.failure.is_some() && !touched.contains(&(p as u32)) {
-                touched.push(p as u32);
+        st.completions = completions;
+        // A partition whose write failed was touched by that completion; one whose placement failed
+        // is listed in `failing` until its failure is finished.
+        let failing = std::mem::take(&mut st.failing);
+        for p in failing {
+            let pio = &mut st.io[p as usize];
+            if pio.pipe.failure.is_some() && !pio.touched {
+                pio.touched = true;
+                touched.push(p);
             }
         }
         let written = Instant::now();
         let moved = !touched.is_empty();
         for p in touched {
+            st.io[p as usize].touched = false;
             self.advance(st, p, written);
+            // A completion may have unblocked an O_DIRECT stage; a finished failure placed the held
+            // appends (marked by `place`); a failure still waiting for writes in flight stays listed.
+            st.mark_dirty(p);
+            if st.io[p as usize].pipe.failure.is_some() && !st.failing.contains(&p) {
+                st.failing.push(p);
+            }
         }
         if moved {
             self.notify.bump();

@@ -126,6 +126,7 @@ impl ProducerConfig {
             compression_level: self.compression_level,
             enable_idempotence: self.enable_idempotence,
             compression_threads: self.compression_threads,
+            max_in_flight: self.max_in_flight,
         }
     }
 

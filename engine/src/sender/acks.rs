@@ -55,4 +55,7 @@ pub struct SenderConfig {
     /// `compression.threads` (kbench's own): the engine's compression pool; 0 compresses on the
     /// sender thread.
     pub compression_threads: usize,
+    /// `max.in.flight.requests.per.connection`: drains (one produce request each) handed to the log
+    /// and not yet completed, at most.
+    pub max_in_flight: u32,
 }

@@ -24,10 +24,12 @@ const COMMIT_POLL: Duration = Duration::from_micros(200);
 /// Linux's 15-byte thread names, so `top -H` and /proc show it whole.
 pub const COMPRESSION_THREAD_PREFIX: &str = "kbench-compr-";
 
-/// What `flush` and `close` watch: batches handed to the log and not yet completed, and sender rounds.
+/// What `flush` and `close` watch: batches handed to the log and not yet completed, and sender rounds;
+/// and the produce requests in flight, which max.in.flight.requests.per.connection bounds.
 #[derive(Debug, Default)]
 pub(crate) struct SenderShared {
     in_flight: AtomicUsize,
+    requests: AtomicUsize,
     rounds: AtomicU64,
     closing: AtomicBool,
     stopped: AtomicBool,
@@ -76,6 +78,28 @@ impl SenderShared {
             self.notify_if_waiting();
         }
     }
+
+    /// The last batch of a request completed: one more request may go. Wakes the sender when it may
+    /// be waiting for that (it waits only at the limit).
+    fn request_done(&self, max_in_flight: usize, acc: &dyn RecordAccumulator) {
+        if self.requests.fetch_sub(1, Ordering::AcqRel) == max_in_flight {
+            acc.wake();
+        }
+    }
+}
+
+/// One drain's batches in the log, as Kafka's produce request to the one broker: done when the last
+/// of them completed.
+struct Request {
+    shared: Arc<SenderShared>,
+    acc: Arc<dyn RecordAccumulator>,
+    max_in_flight: usize,
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        self.shared.request_done(self.max_in_flight, self.acc.as_ref());
+    }
 }
 
 /// The sender thread's state.
@@ -91,6 +115,7 @@ pub(crate) struct Sender {
     sequences: Option<Sequences>,
     /// The engine's compression threads (`compression.threads`), when batches are compressed.
     pool: Option<rayon::ThreadPool>,
+    max_in_flight: usize,
 }
 
 impl Sender {
@@ -124,15 +149,29 @@ impl Sender {
             level: config.compression_level,
             sequences,
             pool,
+            max_in_flight: config.max_in_flight.max(1) as usize,
         })
     }
 
     /// ready -> drain -> close -> append, until closed and empty.
+    ///
+    /// As Kafka's Sender drains a broker only while it has fewer than
+    /// max.in.flight.requests.per.connection requests outstanding, this one drains only while fewer
+    /// drains are in the log unfinished: while the log is behind, records go on filling the open
+    /// batches, so batches grow with the load even at linger.ms 0 instead of the log's queue.
     pub(crate) fn run(mut self) {
+        // The sender's timed waits are tens of microseconds (a batch whose appenders are still
+        // writing): Linux's default 50 us timer slack would double them.
+        // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+        }
         let mut drained = Vec::new();
         loop {
             let now = Instant::now();
-            let next_ready = self.acc.drain(now, &mut drained);
+            // At the limit, `request_done` wakes the sender when a request completes.
+            let at_limit = self.shared.requests.load(Ordering::Acquire) >= self.max_in_flight;
+            let next_ready = if at_limit { None } else { self.acc.drain(now, &mut drained) };
             let idle = drained.is_empty();
             if !idle {
                 self.send(&mut drained, now);
@@ -144,7 +183,9 @@ impl Sender {
                 if closing && !self.acc.has_undrained() {
                     break;
                 }
-                let deadline = if closing || self.shared.waiters.load(Ordering::Acquire) > 0 {
+                let deadline = if at_limit {
+                    None
+                } else if closing || self.shared.waiters.load(Ordering::Acquire) > 0 {
                     Some(now + COMMIT_POLL)
                 } else {
                     next_ready
@@ -185,12 +226,19 @@ impl Sender {
             }),
             _ => with_ids.into_iter().map(|(b, id)| close_batch(b, id, codec, level, drained_at)).collect(),
         };
+        // Every batch's completion holds the request; the last one to finish ends it.
+        self.shared.requests.fetch_add(1, Ordering::AcqRel);
+        let request = Arc::new(Request {
+            shared: Arc::clone(&self.shared),
+            acc: Arc::clone(&self.acc),
+            max_in_flight: self.max_in_flight,
+        });
         for batch in closed {
-            self.append(batch);
+            self.append(batch, &request);
         }
     }
 
-    fn append(&self, batch: ClosedBatch) {
+    fn append(&self, batch: ClosedBatch, request: &Arc<Request>) {
         let ClosedBatch { partition, bytes, original, result, mut stats } = batch;
         if self.codec != CompressionType::None && stats.uncompressed_bytes > 0 {
             self.acc.record_compression_ratio(stats.compressed_bytes as f32 / stats.uncompressed_bytes as f32);
@@ -213,6 +261,7 @@ impl Sender {
         let complete_on_ack = self.acks != Acks::Zero;
         let (acc, shared, observer) = (Arc::clone(&self.acc), Arc::clone(&self.shared), self.observer.clone());
         let on_ack = Arc::clone(&result);
+        let request = Arc::clone(request);
         let required = if self.acks == Acks::All { RequiredAcks::AllInSync } else { RequiredAcks::Leader };
         self.log.append_with(
             partition,
@@ -240,6 +289,7 @@ impl Sender {
                     o.on_batch(&stats);
                 }
                 shared.batch_done();
+                drop(request);
             }),
         );
         if !complete_on_ack {

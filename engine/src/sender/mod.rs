@@ -5,10 +5,14 @@
 //! are several), hand them to the [`TopicLog`](crate::log::TopicLog) and complete each batch's
 //! deliveries from the log's callback, as `acks` says.
 //!
-//! `max.in.flight.requests.per.connection`: the log appends one partition's batches in the order the
-//! sender hands them over and a failed batch is never retried, so records of one partition are
+//! `max.in.flight.requests.per.connection`: one drain's batches are one produce request to the log,
+//! and the sender drains only while fewer requests than the setting are unfinished (a request
+//! finishes with its last batch's completion), as Kafka's Sender stops draining a broker at the
+//! limit; meanwhile records keep filling the open batches, which is how batches grow under load with
+//! linger.ms 0. Ordering does not rest on it: the log appends one partition's batches in the order
+//! the sender hands them over and a failed batch is never retried, so records of one partition are
 //! written in send order whatever the setting (Kafka needs max.in.flight <= 5 with idempotence, or 1
-//! without, for the same guarantee across retries). The setting is validated, not otherwise used.
+//! without, for the same guarantee across retries).
 //!
 //! [`drain`]: crate::accumulator::RecordAccumulator::drain
 

@@ -87,6 +87,9 @@ impl<S: Sender> Worker<S> {
         if let Some(core) = self.core {
             core_affinity::set_for_current(core);
         }
+        if self.schedule.is_some() {
+            crate::metrics::precise_sleeps();
+        }
         let mut rec = self.metrics.recorder();
         let mut report = WorkerReport::default();
         let mut seq = 0u64;

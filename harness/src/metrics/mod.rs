@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-pub use rate::RateSchedule;
+pub use rate::{RateSchedule, precise_sleeps};
 pub use threads::{ThreadSample, thread_cpu_time};
 
 /// What is measured.

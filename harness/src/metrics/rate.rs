@@ -5,6 +5,21 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// How long before a due time the sender stops sleeping and spins: covers the sleep's own wake-up
+/// delay (a few microseconds once [`precise_sleeps`] ran, more on a loaded host).
+const SPIN: Duration = Duration::from_micros(30);
+/// Shortest sleep worth a system call.
+const SLEEP_MIN: Duration = Duration::from_micros(10);
+
+/// Makes this thread's sleeps end when asked (timer slack of 1 ns instead of Linux's default 50 µs,
+/// which would add up to 50 µs to every send's wake-up). Call once on each open-loop sending thread.
+pub fn precise_sleeps() {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
 /// One thread's share of a fixed-rate schedule: thread t of T takes sends t, t+T, t+2T, ...
 #[derive(Debug, Clone)]
 pub struct RateSchedule {
@@ -30,9 +45,14 @@ impl RateSchedule {
         self.start + Duration::from_nanos((self.next as f64 * self.interval_ns) as u64)
     }
 
-    /// Waits until the next send is due (sleeping, then spinning the last 50 µs) and returns its due
-    /// time and the clock's reading at the return (the send instant); returns at once when behind
+    /// Waits until the next send is due (sleeping, then spinning the last [`SPIN`]) and returns its
+    /// due time and the clock's reading at the return (the send instant); returns at once when behind
     /// schedule, and `None` as soon as `stop` is set (a slow schedule never holds up a stop).
+    ///
+    /// The spin is kept short: the kernel groups a process's threads for fair sharing (autogroup), so
+    /// a sender spinning through the whole interval between sends takes the CPU share the engine's own
+    /// threads need to answer, and the latency measured would be the harness's. [`precise_sleeps`]
+    /// makes the sleep before the spin end on time.
     pub fn wait_until_due(&mut self, stop: &AtomicBool) -> Option<(Instant, Instant)> {
         let due = self.next_due();
         let now = loop {
@@ -41,11 +61,11 @@ impl RateSchedule {
                 break now;
             }
             let left = due - now;
-            if left > Duration::from_micros(200) {
+            if left > SPIN + SLEEP_MIN {
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
-                std::thread::sleep((left - Duration::from_micros(100)).min(Duration::from_millis(20)));
+                std::thread::sleep((left - SPIN).min(Duration::from_millis(20)));
             } else {
                 std::hint::spin_loop();
             }

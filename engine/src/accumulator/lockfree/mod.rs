@@ -12,8 +12,9 @@
 //!    reference-count increment.
 //!
 //! A record that does not fit seals the batch (one `fetch_or` sets the sealed bit; the thread that set
-//! it hands the batch to the drainer through a lock-free queue) and installs a new batch with one CAS
-//! on the slot. Batches carry a per-partition sequence number (the previous batch's + 1, so racing
+//! it hands the batch to the drainer through a lock-free queue) and installs a new batch, already
+//! holding that record, with one CAS on the slot (an installer that loses the race drops its batch
+//! and appends to the winner's). Batches carry a per-partition sequence number (the previous batch's + 1, so racing
 //! installers agree), and the drainer takes each partition's batches in sequence order, each only once
 //! sealed and every valid record in it published (it walks the records, reading each first byte with
 //! Acquire), so the bytes it reads are complete. The drainer seals lingering batches itself. Only
@@ -234,11 +235,10 @@ impl RecordAccumulator for LockFreeAccumulator {
             return Ok(appended);
         }
         let slot = &self.slots[partition as usize];
-        let mut new_batch_created = false;
         loop {
             let current = slot.load();
             if let Some(batch) = current.as_ref()
-                && let Some(appended) = self.finish(batch, batch.try_append(timestamp, &parts), new_batch_created)
+                && let Some(appended) = self.finish(batch, batch.try_append(timestamp, &parts), false)
             {
                 RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(batch)));
                 return Ok(appended);
@@ -249,15 +249,24 @@ impl RecordAccumulator for LockFreeAccumulator {
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
             let fresh = Batch::create(partition, seq, timestamp, buffer);
-            if slot.install(&current, Arc::clone(&fresh)) {
-                new_batch_created = true;
-                self.opened.push(fresh);
-                self.control.wake();
-            } else {
-                // Another appender installed first; give the memory back and append there.
-                let buffer = fresh.take_buffer_unpublished();
-                self.deallocate(buffer);
+            // The record goes into the batch while it is still private, so the drainer never finds a
+            // batch installed and empty (it would have to look again later: appenders do not signal
+            // a batch's first record) and a lingered batch is complete the moment it is installed.
+            let claim = fresh.try_append(timestamp, &parts);
+            if !matches!(claim, Claim::Done { .. }) {
+                unreachable!("a fresh batch of {} bytes holds a record of at most {upper}", cap);
             }
+            if slot.install(&current, Arc::clone(&fresh)) {
+                self.opened.push(Arc::clone(&fresh));
+                let appended = self.finish(&fresh, claim, true).expect("a valid claim appends");
+                RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(&fresh)));
+                self.control.wake();
+                return Ok(appended);
+            }
+            // Another appender installed first: its batch is the partition's now. Give the memory
+            // back (zero-filled: the record written here goes with it) and append there.
+            let buffer = fresh.take_buffer_unpublished();
+            self.deallocate(buffer);
         }
     }
 
@@ -269,30 +278,23 @@ impl RecordAccumulator for LockFreeAccumulator {
         let force = self.control.force_ready();
         let linger = self.control.config.linger;
         let mut next_ready = None;
-        let mut i = 0;
-        while i < st.open.len() {
-            let b = &st.open[i];
+        // Batches are in creation order: taking from the front while they are due (or sealed by an
+        // appender, which handed them over already) costs O(batches taken), whatever the partitions.
+        while let Some(b) = st.open.front() {
             if b.is_sealed() {
-                st.open.remove(i);
+                st.open.pop_front();
                 continue;
             }
             let due = b.created + linger;
             if force || now >= due {
-                if b.is_empty() && !force {
-                    // Installed, but its installer's record is not in yet: look again shortly, since
-                    // appenders do not signal a batch's first record.
-                    let recheck = now + COMMIT_RECHECK;
-                    next_ready = Some(next_ready.map_or(recheck, |n: Instant| n.min(recheck)));
-                    i += 1;
-                    continue;
-                }
-                let b = st.open.remove(i).expect("index in range");
+                // Never empty: a batch is installed with its first record in (see `append`).
+                let b = st.open.pop_front().expect("front exists");
                 if b.seal() {
                     st.pending.insert((b.partition, b.seq), Pending::new(b));
                 }
                 continue;
             }
-            // Batches are in creation order: the rest linger longer.
+            // The rest linger longer.
             next_ready = Some(next_ready.map_or(due, |n: Instant| n.min(due)));
             break;
         }
