@@ -71,7 +71,11 @@ fn report_rebuilds_table_winners_and_charts_from_the_run_directory() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let md = read(&run.join("report.md"));
-    assert!(md.contains("## Winners") && md.contains("Highest throughput: producer.linger.ms="), "{md}");
+    assert!(
+        md.contains("## Winners")
+            && md.lines().any(|l| l.starts_with("- Highest throughput: #") && l.contains(" producer.linger.ms=")),
+        "{md}"
+    );
     let rows = md.lines().filter(|l| l.starts_with("| #") && l[3..].starts_with(|c: char| c.is_ascii_digit())).count();
     assert_eq!(rows, 6, "one row per case (2 sweep points x 3 repeats)");
 
@@ -83,6 +87,62 @@ fn report_rebuilds_table_winners_and_charts_from_the_run_directory() {
         assert!(html.contains(label), "report.html lacks `{label}`");
     }
     assert!(!html.contains("Not drawn"), "every case file was readable");
+}
+
+/// A case that lost acknowledged records after a leader failure is in the table, under Concerns with
+/// its faults and elections, and never crowned, even with the highest throughput; an open-loop case
+/// competes only with open-loop cases.
+#[test]
+fn report_shows_lost_acknowledged_records_and_never_crowns_them_or_mixes_loops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = base_copy("lossy", tmp.path(), |json| {
+        let all = cases(json);
+        for c in all.iter_mut() {
+            c["summary"]["replication"] = serde_json::json!({
+                "replication_factor": 3, "min_insync_replicas": 2, "acknowledged": 160000,
+                "lost_acknowledged": 0, "elections": 1, "converged": true, "faults": []
+            });
+        }
+        let lossy = &mut all[0];
+        lossy["params"]["topic.faults"] = serde_json::json!([{"at": "3s", "action": "fail-leader", "until": "6s"}]);
+        lossy["summary"]["records_per_sec"] = 9.9e6.into();
+        lossy["summary"]["end_to_end_ns"]["p99"] = 1000.into();
+        lossy["summary"]["errors"] = 22.into();
+        lossy["summary"]["replication"]["lost_acknowledged"] = 29.into();
+        lossy["summary"]["replication"]["elections"] = 2.into();
+        lossy["summary"]["replication"]["faults"] =
+            serde_json::json!(["3.0s fail leader broker 0 (epoch 1)", "6.0s restart failed leader broker 0"]);
+        let open = &mut all[5];
+        open["summary"]["target_rate"] = 20000.0.into();
+    });
+    let out = kbench(&[Path::new("report"), &run]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = read(&run.join("report.md"));
+    let winners = md.split("## Winners").nth(1).unwrap().split("## ").next().unwrap();
+    let crowned: Vec<&str> = winners.lines().filter(|l| l.starts_with("- ") && !l.contains("Not considered")).collect();
+    assert_eq!(crowned.len(), 6, "three winners per loop: {winners}");
+    assert!(crowned.iter().all(|l| !l.contains(": #0 ")), "the case that lost records is not crowned: {winners}");
+    assert!(winners.contains("Highest throughput (closed loop): #"), "{winners}");
+    assert!(winners.contains("Highest throughput (open loop at 20,000 records/s): #1.2 "), "{winners}");
+    assert!(winners.contains("Not considered (closed loop): #0 (lost 29 acknowledged)"), "{winners}");
+    let concerns = md.split("## Concerns").nth(1).expect("a Concerns section");
+    assert!(
+        concerns.contains(
+            "#0 producer.linger.ms=0, topic.faults=fail-leader at 3s until 6s: lost 29 of 160,000 acknowledged records: \
+             the log no longer has them after 3.0s fail leader broker 0 (epoch 1), 6.0s restart failed leader broker 0 \
+             (2 leader election(s)"
+        ),
+        "{concerns}"
+    );
+    assert!(concerns.contains("22 of "), "errors within the ratio are told too: {concerns}");
+    let header = md.lines().find(|l| l.starts_with("| #")).unwrap();
+    for h in ["errors", "lost acknowledged", "elections", "faults applied", "concerns"] {
+        assert!(header.contains(h), "report.md lacks column {h}: {header}");
+    }
+    let html = read(&run.join("report.html"));
+    assert!(html.contains("<th>lost acknowledged</th>") && html.contains("<h2>Concerns</h2>"), "{html}");
+    assert!(html.contains("lost 29 of 160,000 acknowledged records"), "report.html says why");
+    assert!(html.contains("<tr class=\"warn\">"), "the barred case's row is marked");
 }
 
 #[test]

@@ -50,6 +50,10 @@ pub(crate) struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The end table with every column (MB/s, p99.9, batch fill, compression ratio, harness cost),
+    /// wider than 100 columns.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// Runs one case on what its plan names: the embedded engine, or a Kafka cluster through librdkafka.
@@ -115,7 +119,7 @@ fn run_cases(
     cases: &[workload::Case],
     plans: &[plan::CasePlan],
 ) -> anyhow::Result<RunEnd> {
-    let progress = Progress::new(cases.len(), args.quiet);
+    let progress = Progress::new(cases.len(), args.quiet).wide(args.wide);
 
     let results_root = Path::new("results");
     let run_dir = RunDir::create(args.out.as_deref(), results_root, &workload.name)

@@ -2,6 +2,7 @@
 //! a per-second CSV and a percentile distribution. Every file is written atomically.
 
 pub mod case_files;
+pub mod concerns;
 mod environment;
 pub mod schema;
 pub mod verdict;

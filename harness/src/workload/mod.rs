@@ -13,7 +13,7 @@ use std::path::Path;
 pub use error::WorkloadError;
 use error::{error, locate, suggest};
 pub use schema::*;
-pub use sweep::Case;
+pub use sweep::{Case, value_text};
 
 /// Reads, checks and expands a workload file; `overrides` are `section.key=value` (YAML scalars).
 pub fn load(path: &Path, overrides: &[String]) -> Result<Workload, WorkloadError> {

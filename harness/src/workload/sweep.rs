@@ -106,7 +106,8 @@ pub(crate) fn expand(w: &Workload, text: &str) -> Result<Vec<Case>, WorkloadErro
             params.insert((*k).clone(), v.clone());
         }
         resolved.sweep.clear();
-        let label: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), render(v))).collect();
+        let label: Vec<String> =
+            params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), value_text(v))).collect();
         for repeat in 0..w.repeat {
             let mut id = format!("{index:03}");
             if !label.is_empty() {
@@ -129,9 +130,28 @@ fn short_key(key: &str, all: &[&String]) -> String {
     if clash { key.to_string() } else { field.to_string() }
 }
 
-fn render(v: &serde_json::Value) -> String {
+/// A swept value as people write it: strings without quotes, a list of faults as
+/// `fail-leader at 3s until 6s, stop broker 1 at 0ms`, an empty list as `none`. Case ids, report
+/// labels and `kbench validate` all print values through this.
+pub fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) if items.is_empty() => "none".into(),
+        serde_json::Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
+        serde_json::Value::Object(map) => {
+            // `action` first, then what it acts on, then when: `stop broker 1 at 0ms until 2s`.
+            let mut words: Vec<String> = map.get("action").map(value_text).into_iter().collect();
+            let when = ["at", "until"];
+            for (k, v) in map.iter().filter(|(k, _)| *k != "action" && !when.contains(&k.as_str())) {
+                words.push(format!("{k} {}", value_text(v)));
+            }
+            for k in when {
+                if let Some(v) = map.get(k) {
+                    words.push(format!("{k} {}", value_text(v)));
+                }
+            }
+            words.join(" ")
+        }
         other => other.to_string(),
     }
 }
