@@ -54,6 +54,8 @@ impl Progress {
                 case.set_prefix(id.to_string());
                 case.set_length(expected.as_millis().max(1) as u64);
                 case.set_position(0);
+                // Until this case's first interval, nothing: never the previous case's figures.
+                case.set_message("starting");
             }
             None => eprintln!("case {}/{}: {id}", index + 1, self.total),
         }

@@ -1,6 +1,7 @@
 //! Workload files: Kafka property names, Kafka defaults, errors that name file:line:column, and
 //! sweeps expanded into cases (docs/WORKLOADS.md lists every key).
 
+mod describe;
 mod error;
 pub mod kafka;
 pub(crate) mod limits;
@@ -60,49 +61,6 @@ impl Workload {
     /// The sweep expanded (grid or zip) times `repeat`, in a stable order; one case without a sweep.
     pub fn cases(&self) -> Vec<Case> {
         sweep::expand(self, "").unwrap_or_default()
-    }
-
-    /// A short summary for `kbench validate`.
-    pub fn describe(&self) -> String {
-        let cases = self.cases();
-        let per_case = self.records.warmup.0 + self.records.duration.map(|d| d.0).unwrap_or_default();
-        let p = &self.producer;
-        let mut out = format!(
-            "{}: ok\n  {}\n  topic {} with {} partition(s), io {:?}\n  producer: {} thread(s) {:?} {:?}, acks {}, batch.size {}, linger.ms {}, compression.type {:?}, accumulator {:?}\n  records: {}, warmup {:?}, rate {}\n  {} case(s){}",
-            self.source.display(),
-            if self.description.is_empty() { &self.name } else { &self.description },
-            self.topic.name,
-            self.topic.partitions,
-            self.engine.io,
-            p.threads,
-            p.sharing,
-            p.send,
-            serde_json::to_value(p.acks).unwrap_or_default(),
-            p.batch_size.0,
-            p.linger_ms,
-            p.compression_type,
-            p.accumulator,
-            match (self.records.duration, self.records.count) {
-                (Some(d), _) => format!("for {:?}", d.0),
-                (_, Some(n)) => format!("{n} records"),
-                _ => "?".into(),
-            },
-            self.records.warmup.0,
-            if self.records.rate > 0.0 { format!("{}/s", self.records.rate) } else { "unlimited (closed loop)".into() },
-            cases.len(),
-            if self.sweep.is_empty() {
-                String::new()
-            } else {
-                format!(" sweeping {}", self.sweep.keys().cloned().collect::<Vec<_>>().join(", "))
-            },
-        );
-        if self.records.duration.is_some() {
-            out.push_str(&format!("\n  estimated time: {:?}", per_case * cases.len() as u32));
-        }
-        for w in &self.warnings {
-            out.push_str(&format!("\n  warning: {w}"));
-        }
-        out
     }
 }
 

@@ -136,6 +136,11 @@ fn short_key(key: &str, all: &[&String]) -> String {
 pub fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n)
+            if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e15) && n.is_f64() =>
+        {
+            format!("{:.0}", n.as_f64().unwrap_or_default())
+        }
         serde_json::Value::Array(items) if items.is_empty() => "none".into(),
         serde_json::Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
         serde_json::Value::Object(map) => {

@@ -163,3 +163,24 @@ fn refusals_name_the_written_key_and_line() {
     );
     assert!(e.is_ok(), "min.insync.replicas only binds acks=all: {e:?}");
 }
+
+#[test]
+fn validate_speaks_the_files_words_and_shows_swept_keys_as_their_lists() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/durability.yaml");
+    let text = load(&path, &[]).unwrap().describe();
+    for internal in ["IoUring", "Shared", "Async", "LockFree", "Some(", "Duration"] {
+        assert!(!text.contains(internal), "internal name {internal}: {text}");
+    }
+    for words in [
+        "engine: kind embedded, io io_uring",
+        "acks [0 | 1 | all | all | all | 1 | all | all | all | 1 | all] (swept)",
+        "faults [none | none | none | none | none | none | none | none | none | fail-leader at 3s until 6s | fail-leader at 3s until 6s] (swept)",
+        "batch.size 65536, linger.ms 5, compression.type none",
+        "records: duration 8s, warmup 2s, rate 20000,",
+        "11 case(s): 11 sweep point(s) (zip)\n",
+        "estimated time: about 2m 12s (1m 50s of warmup and measured phases",
+    ] {
+        assert!(text.contains(words), "lacks `{words}`:\n{text}");
+    }
+    assert!(!text.contains("replication.factor 1,"), "a swept key shows its list, not the base value: {text}");
+}
