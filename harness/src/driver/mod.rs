@@ -37,9 +37,13 @@ use crate::workload;
 pub(crate) struct RunArgs {
     /// The workload file (see docs/WORKLOADS.md).
     pub workload: PathBuf,
-    /// Results directory; default `results/<UTC timestamp>-<workload name>/`.
+    /// Results directory; default `results/<UTC timestamp>-<workload name>/`. Must be new or empty.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Let `--out` overwrite a directory that holds an earlier run (only a run: other content is
+    /// still refused).
+    #[arg(long)]
+    pub replace: bool,
     /// Keep the engine's data under DIR/<case id>/<topic>-<partition>/ instead of a temporary
     /// directory that is removed afterwards.
     #[arg(long, value_name = "DIR")]
@@ -47,6 +51,11 @@ pub(crate) struct RunArgs {
     /// Override a workload key, as `SECTION.KEY=VALUE` (e.g. `records.duration=30s`); repeatable.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Run only the cases whose swept KEY has VALUE (`--only 'producer.batch.size=16384'`, the key
+    /// with or without its section); repeatable: different keys must all match, one key twice
+    /// takes either value.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub only: Vec<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -102,11 +111,14 @@ pub(crate) enum RunError {
 pub(crate) fn run(args: &RunArgs) -> Result<RunEnd, RunError> {
     let workload =
         workload::load(&args.workload, &args.overrides).map_err(|e| RunError::Refused(anyhow::anyhow!("{e}")))?;
+    if let Some(out) = &args.out {
+        results::check_out(out, args.replace).map_err(RunError::Refused)?;
+    }
     let progress = Progress::new(0, args.quiet);
     for w in &workload.warnings {
         progress.warn(w);
     }
-    let cases = workload.cases();
+    let cases = workload::select(workload.cases(), &args.only).map_err(|m| RunError::Refused(anyhow::anyhow!(m)))?;
     let plans =
         cases.iter().map(plan::CasePlan::from_case).collect::<anyhow::Result<Vec<_>>>().map_err(RunError::Refused)?;
     run_cases(args, &workload, &cases, &plans).map_err(RunError::Failed)
@@ -122,8 +134,7 @@ fn run_cases(
     let progress = Progress::new(cases.len(), args.quiet).wide(args.wide);
 
     let results_root = Path::new("results");
-    let run_dir = RunDir::create(args.out.as_deref(), results_root, &workload.name)
-        .with_context(|| format!("creating the results directory under {}", results_root.display()))?;
+    let run_dir = RunDir::create(args.out.as_deref(), results_root, &workload.name, args.replace)?;
     let temp;
     let data_root: PathBuf = match &args.data_dir {
         Some(dir) => {

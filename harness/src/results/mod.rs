@@ -15,7 +15,7 @@ use anyhow::Context;
 pub use environment::capture_environment;
 use hdrhistogram::Histogram;
 use schema::{LatencySummary, RunFile, SCHEMA_VERSION, Summary};
-pub use writer::{CaseWriter, RunDir, write_atomic as writer_atomic};
+pub use writer::{CaseWriter, RunDir, check_out, write_atomic as writer_atomic};
 
 use crate::metrics::{Measured, Stage};
 

@@ -166,3 +166,54 @@ fn sanitize(s: &str) -> String {
         s.chars().map(|c| if c.is_ascii_alphanumeric() || "._=,-".contains(c) { c } else { '_' }).collect();
     cleaned.chars().take(120).collect()
 }
+
+/// The cases every `--only KEY=VALUE` selects: KEY a swept key (`producer.batch.size`, or without
+/// its section, `batch.size`), VALUE as the sweep writes it (`16384`, `all`, `none` for an empty
+/// list). Several `--only` must all hold; the same key twice means either value.
+pub fn select(cases: Vec<Case>, only: &[String]) -> Result<Vec<Case>, String> {
+    let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
+    for o in only {
+        let (key, value) = o
+            .split_once('=')
+            .ok_or_else(|| format!("--only `{o}`: write KEY=VALUE, e.g. --only 'producer.batch.size=16384'"))?;
+        let (key, value) = (key.trim(), value.trim().trim_matches(|c| c == '"' || c == '\'').to_string());
+        let swept: Vec<&String> = cases.first().map(|c| c.params.keys().collect()).unwrap_or_default();
+        let matching: Vec<&&String> =
+            swept.iter().filter(|k| k.as_str() == key || k.split_once('.').is_some_and(|(_, f)| f == key)).collect();
+        let full = match matching.as_slice() {
+            [one] => (**one).clone(),
+            [] => {
+                let list: Vec<&str> = swept.iter().map(|k| k.as_str()).collect();
+                return Err(format!(
+                    "--only {o}: `{key}` is not a swept key (swept: {})",
+                    if list.is_empty() { "nothing".to_string() } else { list.join(", ") }
+                ));
+            }
+            _ => return Err(format!("--only {o}: `{key}` names several swept keys; write it with its section")),
+        };
+        match wanted.iter_mut().find(|(k, _)| *k == full) {
+            Some((_, values)) => values.push(value),
+            None => wanted.push((full, vec![value])),
+        }
+    }
+    let picked: Vec<Case> = cases
+        .iter()
+        .filter(|c| wanted.iter().all(|(k, values)| c.params.get(k).is_some_and(|v| values.contains(&value_text(v)))))
+        .cloned()
+        .collect();
+    if picked.is_empty() && !only.is_empty() {
+        let mut known: Vec<String> = Vec::new();
+        for (k, _) in &wanted {
+            let mut values: Vec<String> = Vec::new();
+            for c in &cases {
+                let v = c.params.get(k).map(value_text).unwrap_or_default();
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            known.push(format!("{k}: {}", values.join(", ")));
+        }
+        return Err(format!("--only {}: no case matches (the sweep has {})", only.join(" --only "), known.join("; ")));
+    }
+    Ok(picked)
+}

@@ -184,3 +184,43 @@ fn validate_speaks_the_files_words_and_shows_swept_keys_as_their_lists() {
     }
     assert!(!text.contains("replication.factor 1,"), "a swept key shows its list, not the base value: {text}");
 }
+
+#[test]
+fn set_on_a_swept_key_pins_it_and_only_selects_cases() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/durability.yaml");
+    let w = load(&path, &["producer.acks=all".into()]).unwrap();
+    assert!(!w.sweep.contains_key("producer.acks"), "pinned, no longer swept");
+    let cases = w.cases();
+    assert_eq!(cases.len(), 11);
+    assert!(cases.iter().all(|c| c.workload.producer.acks == Acks::All && !c.params.contains_key("producer.acks")));
+
+    let all = load(&path, &[]).unwrap().cases();
+    let one = select(all.clone(), &["acks=1".into(), "topic.replication.factor=3".into()]).unwrap();
+    assert_eq!(one.iter().map(|c| c.index).collect::<Vec<_>>(), [5, 9], "acks=1 at replication.factor 3");
+    let faulted = select(all.clone(), &["faults=fail-leader at 3s until 6s".into()]).unwrap();
+    assert_eq!(faulted.len(), 2, "a swept fault selected as it reads");
+    let either = select(all.clone(), &["acks=0".into(), "acks=1".into()]).unwrap();
+    assert_eq!(either.len(), 4, "one key twice takes either value");
+    let e = select(all.clone(), &["linger.ms=5".into()]).unwrap_err();
+    assert!(e.contains("`linger.ms` is not a swept key (swept: producer.acks,"), "{e}");
+    let e = select(all.clone(), &["acks=2".into()]).unwrap_err();
+    assert!(e.contains("no case matches (the sweep has producer.acks: 0, 1, all)"), "{e}");
+    assert!(select(all, &["acks".into()]).unwrap_err().contains("write KEY=VALUE"));
+}
+
+#[test]
+fn faults_outside_the_measured_phase_are_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads");
+    let e = load(&dir.join("durability.yaml"), &["records.duration=2s".into()]).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "faults[0] (fail-leader at 3s until 6s): at 3s is not inside the measured phase (records.duration 2s)"
+        ),
+        "{e}"
+    );
+    let e = load(&dir.join("durability.yaml"), &["records.duration=5s".into()]).unwrap_err().to_string();
+    assert!(e.contains("until 6s is not inside"), "{e}");
+    let e = load(&dir.join("consumer-strategies.yaml"), &["records.duration=1s".into()]).unwrap_err().to_string();
+    assert!(e.contains("consumers.faults") && e.contains("faults[0] (crash at 1500ms): at 1500ms"), "{e}");
+    assert!(load(&dir.join("durability.yaml"), &["records.duration=6s".into()]).is_ok(), "until at the end is inside");
+}
