@@ -9,6 +9,7 @@ mod backend;
 mod case;
 mod consumers;
 mod embedded;
+pub(crate) mod interrupt;
 #[cfg(feature = "kafka")]
 mod kafka;
 pub(crate) mod keys;
@@ -22,7 +23,6 @@ mod replica_faults;
 mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
@@ -151,16 +151,9 @@ fn run_cases(
         }
     };
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // A second Ctrl-C while a case drains kills the process the usual way.
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
+    let temp_data = args.data_dir.is_none().then(|| data_root.clone());
+    let interrupt = interrupt::Interrupt::install(run_dir.path().to_path_buf(), temp_data);
+    let interrupted: &AtomicBool = &interrupt.flag;
 
     let io = plans.first().map(|p| p.log.io.to_string()).unwrap_or_default();
     let mut run = RunFile {
@@ -179,10 +172,22 @@ fn run_cases(
     run_dir.write_run(&run)?;
 
     for (case, plan) in cases.iter().zip(plans) {
-        if interrupted.load(Ordering::SeqCst) {
+        if interrupt.raised() {
             break;
         }
-        let result = match run_one(plan, &data_root, &run_dir, &progress, &interrupted, args.data_dir.is_some()) {
+        interrupt.running(Some(CaseResult {
+            id: case.id.clone(),
+            index: case.index,
+            repeat: case.repeat,
+            params: case.params.clone(),
+            status: CaseStatus::Interrupted,
+            error: None,
+            started_at: results::rfc3339(std::time::SystemTime::now()),
+            ended_at: String::new(),
+            summary: Default::default(),
+            files: Default::default(),
+        }));
+        let result = match run_one(plan, &data_root, &run_dir, &progress, interrupted, args.data_dir.is_some()) {
             Ok(outcome) => {
                 // A Kafka case has no io backend of kbench's: the environment keeps the engine's.
                 if !outcome.io_backend_effective.is_empty() {
@@ -248,6 +253,7 @@ fn run_cases(
         progress.case_finished(&result.id, &result.summary);
         run.cases.push(result);
         run_dir.write_run(&run)?;
+        interrupt.running(None);
     }
     run.complete = !interrupted.load(Ordering::SeqCst)
         && run.cases.len() == cases.len()
