@@ -221,6 +221,15 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     if w.repeat == 0 {
         return fail("", "repeat", "must be at least 1".into());
     }
+    if w.engine.kind == EngineKind::Kafka && !cfg!(feature = "kafka") {
+        return fail(
+            "engine",
+            "kind",
+            "kind: kafka: built without the `kafka` feature: cargo build --features kafka (validate refuses what \
+             run cannot do)"
+                .into(),
+        );
+    }
     if w.engine.kind == EngineKind::Kafka && w.engine.bootstrap_servers.is_none() {
         return fail("engine", "kind", "kind: kafka needs bootstrap.servers".into());
     }

@@ -133,7 +133,12 @@ fn shipped_workloads_all_validate() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            match load(&path, &[]) {
+                Ok(_) => {}
+                // A kafka workload is refused by a build without the feature, and only then.
+                Err(e) if !cfg!(feature = "kafka") && e.to_string().contains("built without the `kafka` feature") => {}
+                Err(e) => panic!("{e}"),
+            }
             n += 1;
         }
     }
