@@ -229,3 +229,48 @@ fn faults_outside_the_measured_phase_are_refused_by_name() {
     assert!(e.contains("consumers.faults") && e.contains("faults[0] (crash at 1500ms): at 1500ms"), "{e}");
     assert!(load(&dir.join("durability.yaml"), &["records.duration=6s".into()]).is_ok(), "until at the end is inside");
 }
+
+/// Every ```yaml block of docs/*.md and README.md parses under the one spelling rule (docs/WORKLOADS.md,
+/// "Key spelling"); fragments get the `name` and `records` a whole file needs. Parsed, not validated:
+/// a kafka example must parse in a build without the kafka feature too.
+#[test]
+fn every_yaml_example_in_the_docs_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.push(root.join("README.md"));
+    let mut n = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut block: Option<String> = None;
+        for line in text.lines() {
+            match (&mut block, line.trim_start()) {
+                (None, l) if l.starts_with("```yaml") => block = Some(String::new()),
+                (Some(b), l) if l.starts_with("```") => {
+                    let mut yaml = std::mem::take(b);
+                    block = None;
+                    if !yaml.lines().any(|l| l.starts_with("name:")) {
+                        yaml.push_str("name: example\n");
+                    }
+                    if !yaml.lines().any(|l| l.starts_with("records:")) {
+                        yaml.push_str("records: { duration: 1s }\n");
+                    }
+                    let parsed: Result<Workload, _> = serde_saphyr::from_str(&yaml);
+                    if let Err(e) = parsed {
+                        panic!("{}: example does not parse: {e}\n{yaml}", file.display());
+                    }
+                    n += 1;
+                }
+                (Some(b), _) => {
+                    b.push_str(line);
+                    b.push('\n');
+                }
+                (None, _) => {}
+            }
+        }
+    }
+    assert!(n >= 3, "found {n} yaml examples");
+}
