@@ -25,8 +25,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a workload file: every case of its sweep, with warmup, per-stage latency and a report.
+    #[command(after_help = RUN_HELP)]
     Run(driver::RunArgs),
     /// Check a workload file (keys, types, values, sweep) without running it.
+    #[command(after_help = "Example:\n  kbench validate workloads/durability.yaml --set records.duration=4s\n\n\
+                            Exit status: 0 valid, 2 refused (the error names file:line:column and the key).")]
     Validate {
         /// The workload file.
         workload: PathBuf,
@@ -35,12 +38,35 @@ enum Command {
         overrides: Vec<String>,
     },
     /// Dump a segment (.log file or partition directory), like kafka-dump-log.
+    #[command(after_help = "Examples:\n  kbench inspect DATA/000-case/orders-0 --records\n  \
+                            kbench inspect DATA/000-case/orders-0/00000000000000000000.log --json\n\n\
+                            Exit status: 0 ok, 2 the path cannot be read or is not a segment.")]
     Inspect(inspect::InspectArgs),
     /// Rebuild report.md and report.html of a run directory from run.json and its histogram logs.
+    #[command(after_help = "Example:\n  kbench report results/20261203T110236Z-durability --p99-budget-ms 50\n\n\
+                            Exit status: 0 written, 2 the run cannot be read.")]
     Report(report::ReportArgs),
     /// Compare two runs case by case; exits with status 1 when the candidate regressed.
+    #[command(after_help = "Examples:\n  kbench compare results/before results/after\n  \
+                            kbench compare results/before results/after --threshold 10\n\n\
+                            Exit status: 0 no regression, 1 a regression, a candidate problem (failed, missing or \
+                            interrupted cases, different settings) or too little data for a verdict, 2 a run cannot be \
+                            read.")]
     Compare(compare::CompareArgs),
 }
+
+/// `kbench run --help`'s examples and exit codes (docs/WORKLOADS.md).
+const RUN_HELP: &str = "Examples:
+  kbench run workloads/quickstart.yaml
+  kbench run workloads/durability.yaml --set records.duration=6s --only 'producer.acks=1'
+  kbench run workloads/producer-tuning.yaml --set producer.batch.size=65536 --out results/tuning --replace
+
+Exit status:
+  0    every case ran and is ok
+  1    a case failed (every case still ran), or the run could not go on
+  2    the workload or command was refused: nothing ran
+  130  interrupted by Ctrl-C: the finished cases and their report are kept, the run marked incomplete,
+       the engine data removed (a second Ctrl-C does the same at once)";
 
 fn main() -> ExitCode {
     env_logger_init();
@@ -63,13 +89,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// `kbench run`'s exit codes: 0 every case ok, 1 a case failed (or the run could not go on), 2 the
-/// workload or command was refused and nothing ran, 130 interrupted by Ctrl-C.
+/// `kbench run`'s exit codes, as [`RUN_HELP`] lists them.
 fn run(args: &driver::RunArgs) -> ExitCode {
     match driver::run(args) {
         Ok(driver::RunEnd::AllOk) => ExitCode::SUCCESS,
         Ok(driver::RunEnd::CaseFailed) => ExitCode::from(1),
-        Ok(driver::RunEnd::Interrupted) => ExitCode::from(130),
+        Ok(driver::RunEnd::Interrupted) => ExitCode::from(driver::interrupt::EXIT_INTERRUPTED),
         Err(driver::RunError::Refused(e)) => {
             eprintln!("kbench: error: {e:#}");
             ExitCode::from(2)

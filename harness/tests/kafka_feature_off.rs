@@ -21,3 +21,15 @@ fn a_kafka_workload_names_the_missing_feature() {
     assert!(err.contains("built without the `kafka` feature: cargo build --features kafka"), "{err}");
     assert!(!dir.path().join("run").exists(), "nothing ran");
 }
+
+#[test]
+fn validate_refuses_a_kafka_workload_the_build_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.yaml");
+    std::fs::write(&file, "name: k\nengine: { kind: kafka, bootstrap.servers: 'mock:3' }\nrecords: { duration: 1s }\n")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kbench")).arg("validate").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("engine.kind") && err.contains("cargo build --features kafka"), "{err}");
+}

@@ -2,19 +2,23 @@
 //! real change told from noise, exit status 1 on a regression.
 //!
 //! With at least 3 repeats per case on both sides, a change counts only when Welch's t-test finds it
-//! significant at 95% and it exceeds the threshold; with fewer repeats the threshold alone decides,
-//! and the output says so.
+//! significant at 95% and it exceeds the threshold. With fewer repeats the noise is estimated from
+//! each run's own seconds (intervals.csv) by a moving block [`bootstrap`]; with fewer than
+//! [`bootstrap::MIN_INTERVALS`] seconds a side there is too little data and the case has no verdict.
 //!
 //! Compare fails closed: a candidate whose run is incomplete, that has failed or interrupted cases,
-//! that lacks a sweep point the baseline has, or that shares no sweep point with the baseline is a
-//! regression too, and the output names the cases and why.
+//! that lacks a sweep point the baseline has, that shares no sweep point with the baseline, whose
+//! workload settings differ from the baseline's (unless `--allow-setting-changes`), or with a case
+//! that has too little data for a verdict fails, and the output names the cases and why.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+pub(crate) mod bootstrap;
 mod page;
+mod settings;
 
 use crate::progress::human_count;
 use crate::report::{case_label, markdown_table};
@@ -31,6 +35,10 @@ pub struct CompareArgs {
     /// Smallest change, in percent, that counts.
     #[arg(long, default_value_t = 5.0)]
     pub threshold: f64,
+    /// Compare runs whose workload settings differ (listed, not failed): to judge a setting rather
+    /// than a build.
+    #[arg(long)]
+    pub allow_setting_changes: bool,
 }
 
 /// Repeats needed on both sides for the significance test.
@@ -48,6 +56,8 @@ struct Point<'a> {
     max: Vec<f64>,
     case: Option<&'a CaseResult>,
     any: Option<&'a CaseResult>,
+    /// Every successful repeat, for their per-second files.
+    ok: Vec<&'a CaseResult>,
 }
 
 impl Point<'_> {
@@ -75,8 +85,33 @@ fn samples(run: &RunFile) -> BTreeMap<String, Point<'_>> {
         e.p999.push(l.p999 as f64);
         e.max.push(l.max as f64);
         e.case.get_or_insert(c);
+        e.ok.push(c);
     }
     out
+}
+
+/// The full seconds (0.5 s or longer) of a point's successful repeats: records/s, and p99 (ms) of
+/// the seconds that delivered records.
+/// Unreadable files give no seconds (and so too little data), never an error.
+fn seconds(run_dir: &Path, point: &Point<'_>) -> (Vec<f64>, Vec<f64>) {
+    let (mut tput, mut p99) = (Vec::new(), Vec::new());
+    for c in &point.ok {
+        let Ok(rows) = crate::results::case_files::read_intervals(&run_dir.join(&c.files.intervals_csv)) else {
+            continue;
+        };
+        let mut last = 0.0;
+        for r in rows {
+            if r.elapsed_sec - last >= 0.5 {
+                tput.push(r.records_per_sec);
+                // A second with no delivery has no latency (its p99 column reads 0).
+                if r.records_per_sec > 0.0 {
+                    p99.push(r.p99_ms);
+                }
+            }
+            last = r.elapsed_sec;
+        }
+    }
+    (tput, p99)
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -118,6 +153,8 @@ pub(crate) enum Verdict {
     Regression,
     Improvement,
     Noise,
+    /// Too few repeats for a test and too few seconds for a bootstrap.
+    NoData,
 }
 
 impl Verdict {
@@ -126,6 +163,7 @@ impl Verdict {
             Verdict::Regression => "REGRESSION",
             Verdict::Improvement => "improvement",
             Verdict::Noise => "within noise",
+            Verdict::NoData => "too little data",
         }
     }
 
@@ -135,6 +173,7 @@ impl Verdict {
             Verdict::Regression => "regression",
             Verdict::Improvement => "improvement",
             Verdict::Noise => "noise",
+            Verdict::NoData => "regression",
         }
     }
 }
@@ -172,8 +211,26 @@ impl Outcome<'_> {
         self.rows.iter().filter(|r| r.verdict == Verdict::Regression).count()
     }
 
+    fn count(&self, v: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == v).count()
+    }
+
     pub(crate) fn regressed(&self) -> bool {
-        self.regressions() > 0 || !self.problems.is_empty()
+        self.regressions() > 0 || !self.problems.is_empty() || self.count(Verdict::NoData) > 0
+    }
+
+    /// The table's last line: `2 regressed, 1 improved, 15 within noise`.
+    pub(crate) fn tally(&self) -> String {
+        let mut t = format!(
+            "{} regressed, {} improved, {} within noise",
+            self.regressions(),
+            self.count(Verdict::Improvement),
+            self.count(Verdict::Noise)
+        );
+        if self.count(Verdict::NoData) > 0 {
+            t.push_str(&format!(", {} with too little data", self.count(Verdict::NoData)));
+        }
+        t
     }
 
     /// One line: the verdict on the whole candidate.
@@ -184,6 +241,14 @@ impl Outcome<'_> {
         let mut why = Vec::new();
         if self.regressions() > 0 {
             why.push(format!("{} case(s) slower beyond noise", self.regressions()));
+        }
+        if self.count(Verdict::NoData) > 0 {
+            why.push(format!(
+                "{} case(s) with too little data for a verdict (fewer than {MIN_REPEATS_FOR_TEST} repeats and fewer \
+                 than {} seconds a side: lengthen records.duration or raise repeat)",
+                self.count(Verdict::NoData),
+                bootstrap::MIN_INTERVALS
+            ));
         }
         if !self.problems.is_empty() {
             why.push(format!("{} problem(s) with the candidate's cases", self.problems.len()));
@@ -245,9 +310,33 @@ fn judge<'a>(
     candidate: &'a Path,
 ) -> Outcome<'a> {
     let (bs, cs) = (samples(base), samples(cand));
-    let problems = problems(cand, &bs, &cs);
+    let mut problems = problems(cand, &bs, &cs);
     let mut notes = Vec::new();
-    let (mut tested_rows, mut untested_rows) = (0, 0);
+    let strip = |w: &serde_json::Value| {
+        let mut w = w.clone();
+        if let Some(m) = w.as_object_mut() {
+            // How often and with what prose a workload runs does not change what a case measures.
+            m.remove("repeat");
+            m.remove("description");
+        }
+        w
+    };
+    let changed = settings::differences(&strip(&base.workload), &strip(&cand.workload));
+    if !changed.is_empty() {
+        let list = changed.join("; ");
+        if args.allow_setting_changes {
+            notes.push(format!("workload settings differ (--allow-setting-changes): {list}"));
+        } else {
+            problems.push(Problem {
+                case: "(workload settings)".into(),
+                why: format!(
+                    "the runs were made with different settings, so they do not compare builds: {list} (pass \
+                     --allow-setting-changes to compare them anyway)"
+                ),
+            });
+        }
+    }
+    let (mut tested_rows, mut booted_rows, mut nodata_rows) = (0, 0, 0);
     let mut rows = Vec::new();
     for (key, c) in &cs {
         let Some(b) = bs.get(key) else {
@@ -261,25 +350,33 @@ fn judge<'a>(
         if c.records_per_sec.is_empty() {
             continue; // every candidate repeat failed: listed among the problems
         }
-        let tested = b.records_per_sec.len() >= MIN_REPEATS_FOR_TEST && c.records_per_sec.len() >= MIN_REPEATS_FOR_TEST;
-        if tested {
-            tested_rows += 1;
-        } else {
-            untested_rows += 1;
-        }
-        let real = |a: &[f64], b: &[f64], pct: f64| pct.abs() > args.threshold && (!tested || significant(a, b));
         let tput = pct(&b.records_per_sec, &c.records_per_sec);
         let p99 = pct(&b.p99, &c.p99);
-        let worse = (tput < 0.0 && real(&b.records_per_sec, &c.records_per_sec, tput))
-            || (p99 > 0.0 && real(&b.p99, &c.p99, p99));
-        let better = (tput > 0.0 && real(&b.records_per_sec, &c.records_per_sec, tput))
-            || (p99 < 0.0 && real(&b.p99, &c.p99, p99));
-        let verdict = if worse {
-            Verdict::Regression
-        } else if better {
-            Verdict::Improvement
+        let tested = b.records_per_sec.len() >= MIN_REPEATS_FOR_TEST && c.records_per_sec.len() >= MIN_REPEATS_FOR_TEST;
+        // Whether each of throughput and p99 changed beyond noise, or `None`: too little data.
+        let (test, real): (&str, Option<(bool, bool)>) = if tested {
+            tested_rows += 1;
+            let real = |x: &[f64], y: &[f64], pct: f64| pct.abs() > args.threshold && significant(x, y);
+            ("Welch 95%", Some((real(&b.records_per_sec, &c.records_per_sec, tput), real(&b.p99, &c.p99, p99))))
         } else {
-            Verdict::Noise
+            let ((bt, bp), (ct, cp)) = (seconds(baseline, b), seconds(candidate, c));
+            match (bootstrap::change_interval(&bt, &ct), bootstrap::change_interval(&bp, &cp)) {
+                (Some(ti), Some(pi)) => {
+                    booted_rows += 1;
+                    let t = args.threshold;
+                    ("bootstrap 95%", Some((tput.abs() > t && ti.excludes_zero(), p99.abs() > t && pi.excludes_zero())))
+                }
+                _ => {
+                    nodata_rows += 1;
+                    ("too little data", None)
+                }
+            }
+        };
+        let verdict = match real {
+            None => Verdict::NoData,
+            Some((t, p)) if (tput < 0.0 && t) || (p99 > 0.0 && p) => Verdict::Regression,
+            Some((t, p)) if (tput > 0.0 && t) || (p99 < 0.0 && p) => Verdict::Improvement,
+            Some(_) => Verdict::Noise,
         };
         let label = b.label(key);
         rows.push(Row {
@@ -295,7 +392,7 @@ fn judge<'a>(
                 format!("{:+.1}%", pct(&b.p999, &c.p999)),
                 format!("{:+.1}%", pct(&b.max, &c.max)),
                 format!("{}/{}", b.records_per_sec.len(), c.records_per_sec.len()),
-                if tested { "Welch 95%".into() } else { "threshold only".into() },
+                test.into(),
                 verdict.text().to_string(),
             ],
             label,
@@ -304,22 +401,33 @@ fn judge<'a>(
     }
     let t = args.threshold;
     let welch = "Welch's t-test at 95% (exact Student's t quantile at the Welch–Satterthwaite degrees of freedom)";
-    let method = match (tested_rows, untested_rows) {
-        (0, 0) => "No case was compared, so no test was made.".to_string(),
-        (_, 0) => format!("{welch} on the repeats, and a change beyond ±{t}%."),
-        (0, _) => format!(
-            "Fewer than {MIN_REPEATS_FOR_TEST} repeats on a side: no significance test is possible, the threshold alone \
-             decides (any change beyond ±{t}% counts, noise included)."
-        ),
-        (_, n) => format!(
-            "{welch} on the repeats, and a change beyond ±{t}%; on the {n} case(s) marked `threshold only` (fewer than \
-             {MIN_REPEATS_FOR_TEST} repeats on a side) no test is possible and the threshold alone decides."
-        ),
-    };
+    let mut method = Vec::new();
+    if tested_rows > 0 {
+        method.push(format!("{welch} on the repeats, and a change beyond ±{t}% ({tested_rows} case(s), `Welch 95%`)."));
+    }
+    if booted_rows > 0 {
+        method.push(format!(
+            "With fewer than {MIN_REPEATS_FOR_TEST} repeats on a side, a moving block bootstrap of each run's own \
+             seconds (intervals.csv): a change counts when the 95% interval of the change of the per-second mean \
+             excludes zero and the change is beyond ±{t}% ({booted_rows} case(s), `bootstrap 95%`)."
+        ));
+    }
+    if nodata_rows > 0 {
+        method.push(format!(
+            "{nodata_rows} case(s) have fewer than {MIN_REPEATS_FOR_TEST} repeats and fewer than {} full seconds a side: \
+             too little data for a verdict, which fails the comparison.",
+            bootstrap::MIN_INTERVALS
+        ));
+    }
     let method = if rows.is_empty() {
-        method
+        "No case was compared, so no test was made.".to_string()
     } else {
-        format!("{method} The verdict weighs records/s and p99; p50, p99.9 and max are shown.")
+        method.push(
+            "The verdict weighs records/s and p99; p50, p99.9 and max are shown. ↑: higher is better, ↓: lower is \
+             better; changes are in percent of the baseline."
+                .into(),
+        );
+        method.join(" ")
     };
     Outcome { baseline, candidate, rows, problems, notes, method }
 }
@@ -354,6 +462,9 @@ fn text(o: &Outcome<'_>, base: &RunFile, cand: &RunFile) -> String {
         t.push('\n');
         let body: Vec<Vec<String>> = o.rows.iter().map(|r| r.cells.clone()).collect();
         t.push_str(&markdown_table(&HEADER, &body, &[1, 2, 3, 4, 5, 6, 7, 8]));
+        t.push('\n');
+        t.push_str(&o.tally());
+        t.push('\n');
     }
     t
 }
@@ -371,8 +482,19 @@ pub fn run_compare(args: &CompareArgs) -> anyhow::Result<bool> {
 }
 
 /// Columns of the comparison table.
-pub(crate) const HEADER: [&str; 11] =
-    ["case", "records/s base", "records/s cand", "change", "p50", "p99", "p99.9", "max", "repeats", "test", "verdict"];
+pub(crate) const HEADER: [&str; 11] = [
+    "case",
+    "records/s base",
+    "records/s cand",
+    "records/s change ↑",
+    "p50 ↓",
+    "p99 ↓",
+    "p99.9 ↓",
+    "max ↓",
+    "repeats",
+    "test",
+    "verdict",
+];
 
 #[cfg(test)]
 mod tests {

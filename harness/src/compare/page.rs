@@ -89,6 +89,7 @@ pub(super) fn compare_html(o: &Outcome<'_>) -> anyhow::Result<String> {
                     tr class=(r.verdict.class()) { @for c in &r.cells { td { (c) } } }
                 }
             }
+            p { (o.tally()) }
             h2 { "Latency percentiles, baseline against candidate" }
             (figures)
         }

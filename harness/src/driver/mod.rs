@@ -9,6 +9,7 @@ mod backend;
 mod case;
 mod consumers;
 mod embedded;
+pub(crate) mod interrupt;
 #[cfg(feature = "kafka")]
 mod kafka;
 pub(crate) mod keys;
@@ -22,7 +23,6 @@ mod replica_faults;
 mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
@@ -37,9 +37,13 @@ use crate::workload;
 pub(crate) struct RunArgs {
     /// The workload file (see docs/WORKLOADS.md).
     pub workload: PathBuf,
-    /// Results directory; default `results/<UTC timestamp>-<workload name>/`.
+    /// Results directory; default `results/<UTC timestamp>-<workload name>/`. Must be new or empty.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Let `--out` overwrite a directory that holds an earlier run (only a run: other content is
+    /// still refused).
+    #[arg(long)]
+    pub replace: bool,
     /// Keep the engine's data under DIR/<case id>/<topic>-<partition>/ instead of a temporary
     /// directory that is removed afterwards.
     #[arg(long, value_name = "DIR")]
@@ -47,9 +51,18 @@ pub(crate) struct RunArgs {
     /// Override a workload key, as `SECTION.KEY=VALUE` (e.g. `records.duration=30s`); repeatable.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Run only the cases whose swept KEY has VALUE (`--only 'producer.batch.size=16384'`, the key
+    /// with or without its section); repeatable: different keys must all match, one key twice
+    /// takes either value.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub only: Vec<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The end table with every column (MB/s, p99.9, batch fill, compression ratio, harness cost),
+    /// wider than 100 columns.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// Runs one case on what its plan names: the embedded engine, or a Kafka cluster through librdkafka.
@@ -98,11 +111,14 @@ pub(crate) enum RunError {
 pub(crate) fn run(args: &RunArgs) -> Result<RunEnd, RunError> {
     let workload =
         workload::load(&args.workload, &args.overrides).map_err(|e| RunError::Refused(anyhow::anyhow!("{e}")))?;
+    if let Some(out) = &args.out {
+        results::check_out(out, args.replace).map_err(RunError::Refused)?;
+    }
     let progress = Progress::new(0, args.quiet);
     for w in &workload.warnings {
         progress.warn(w);
     }
-    let cases = workload.cases();
+    let cases = workload::select(workload.cases(), &args.only).map_err(|m| RunError::Refused(anyhow::anyhow!(m)))?;
     let plans =
         cases.iter().map(plan::CasePlan::from_case).collect::<anyhow::Result<Vec<_>>>().map_err(RunError::Refused)?;
     run_cases(args, &workload, &cases, &plans).map_err(RunError::Failed)
@@ -115,11 +131,10 @@ fn run_cases(
     cases: &[workload::Case],
     plans: &[plan::CasePlan],
 ) -> anyhow::Result<RunEnd> {
-    let progress = Progress::new(cases.len(), args.quiet);
+    let progress = Progress::new(cases.len(), args.quiet).wide(args.wide);
 
     let results_root = Path::new("results");
-    let run_dir = RunDir::create(args.out.as_deref(), results_root, &workload.name)
-        .with_context(|| format!("creating the results directory under {}", results_root.display()))?;
+    let run_dir = RunDir::create(args.out.as_deref(), results_root, &workload.name, args.replace)?;
     let temp;
     let data_root: PathBuf = match &args.data_dir {
         Some(dir) => {
@@ -136,16 +151,9 @@ fn run_cases(
         }
     };
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // A second Ctrl-C while a case drains kills the process the usual way.
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
+    let temp_data = args.data_dir.is_none().then(|| data_root.clone());
+    let interrupt = interrupt::Interrupt::install(run_dir.path().to_path_buf(), temp_data);
+    let interrupted: &AtomicBool = &interrupt.flag;
 
     let io = plans.first().map(|p| p.log.io.to_string()).unwrap_or_default();
     let mut run = RunFile {
@@ -168,10 +176,22 @@ fn run_cases(
     run_dir.write_run(&run)?;
 
     for (case, plan) in cases.iter().zip(plans) {
-        if interrupted.load(Ordering::SeqCst) {
+        if interrupt.raised() {
             break;
         }
-        let result = match run_one(plan, &data_root, &run_dir, &progress, &interrupted, args.data_dir.is_some()) {
+        interrupt.running(Some(CaseResult {
+            id: case.id.clone(),
+            index: case.index,
+            repeat: case.repeat,
+            params: case.params.clone(),
+            status: CaseStatus::Interrupted,
+            error: None,
+            started_at: results::rfc3339(std::time::SystemTime::now()),
+            ended_at: String::new(),
+            summary: Default::default(),
+            files: Default::default(),
+        }));
+        let result = match run_one(plan, &data_root, &run_dir, &progress, interrupted, args.data_dir.is_some()) {
             Ok(outcome) => {
                 // A Kafka case has no io backend of kbench's: the environment keeps the engine's.
                 if !outcome.io_backend_effective.is_empty() {
@@ -238,6 +258,7 @@ fn run_cases(
         progress.case_finished(&result.id, &result.summary);
         run.cases.push(result);
         run_dir.write_run(&run)?;
+        interrupt.running(None);
     }
     run.complete = !interrupted.load(Ordering::SeqCst)
         && run.cases.len() == cases.len()

@@ -2,7 +2,11 @@
 //!
 //! PATH is a `.log` file or a partition directory (every `.log` in base-offset order). Text output
 //! mirrors DumpLogSegments' fields; `--json` prints one document per file:
-//! `{"file", "batches": [{baseOffset, lastOffset, count, position, ...}], "partial_tail", "error"}`.
+//! `{"file", "batches": [{baseOffset, lastOffset, count, position, ...}], "partial_tail", "error"}`,
+//! complete (keys and values never shortened), with Kafka's int64 fields (offsets, timestamps,
+//! producerId) as decimal strings, which JSON readers holding numbers as doubles cannot round; a
+//! path that cannot be read is a document too (`{"file", "error"}`). Output into a closed pipe
+//! (`kbench inspect DIR | head`) ends the command quietly.
 //! A corrupt file is reported at its first bad batch (file and byte position) after everything
 //! before it, and the command fails; a torn tail is reported as such.
 
@@ -23,17 +27,30 @@ pub struct InspectArgs {
     /// Print keys and values as hex.
     #[arg(long)]
     pub hex: bool,
-    /// Do not shorten long keys and values.
+    /// Do not shorten long keys and values (`--json` never does).
     #[arg(long)]
     pub full: bool,
-    /// One JSON document per file, for machines.
+    /// One JSON document per file, for machines: complete, int64 fields as strings.
     #[arg(long)]
     pub json: bool,
 }
 
 /// Runs `kbench inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let files = segment_files(&args.path)?;
+    // SAFETY: signal(2) with SIG_DFL only restores the default action of SIGPIPE (Rust's runtime sets
+    // it to ignored), before any thread of ours exists: a reader that closes the pipe ends the process
+    // as it ends `cat`, instead of println! panicking on EPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let files = match segment_files(&args.path) {
+        Ok(f) => f,
+        Err(e) if args.json => {
+            println!("{}", json!({"file": args.path.display().to_string(), "error": format!("{e:#}")}));
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let mut failure = None;
     for file in files {
         if let Err(e) = inspect_file(&file, args) {
@@ -62,7 +79,7 @@ fn segment_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn show(bytes: Option<&[u8]>, args: &InspectArgs) -> String {
     let Some(b) = bytes else { return "null".into() };
-    let limit = if args.full { usize::MAX } else { 64 };
+    let limit = if args.full || args.json { usize::MAX } else { 64 };
     let text = std::str::from_utf8(b)
         .ok()
         .filter(|s| !args.hex && s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'));
@@ -80,20 +97,28 @@ fn batch_json(b: &RecordBatch<'_>) -> serde_json::Value {
     let h = b.header();
     let uncompressed = b.records().map(|r| r.as_bytes().len()).ok();
     json!({
-        "baseOffset": h.base_offset, "lastOffset": h.last_offset(), "count": h.records_count,
+        "baseOffset": h.base_offset.to_string(), "lastOffset": h.last_offset().to_string(), "count": h.records_count,
         "position": b.position(), "size": b.size_in_bytes(), "uncompressedRecordsSize": uncompressed,
         "compresscodec": h.attributes.compression.name(),
         "timestampType": if h.attributes.timestamp_type == TimestampType::LogAppendTime { "LogAppendTime" } else { "CreateTime" },
-        "baseTimestamp": h.base_timestamp, "maxTimestamp": h.max_timestamp,
+        "baseTimestamp": h.base_timestamp.to_string(), "maxTimestamp": h.max_timestamp.to_string(),
         "crc": h.crc, "isvalid": compute_crc(b.as_bytes()) == h.crc,
         "isTransactional": h.attributes.is_transactional, "isControl": h.attributes.is_control,
-        "producerId": h.producer_id, "producerEpoch": h.producer_epoch, "baseSequence": h.base_sequence,
+        "producerId": h.producer_id.to_string(), "producerEpoch": h.producer_epoch, "baseSequence": h.base_sequence,
         "partitionLeaderEpoch": h.partition_leader_epoch,
     })
 }
 
 fn inspect_file(file: &Path, args: &InspectArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = match std::fs::read(file).with_context(|| format!("reading {}", file.display())) {
+        Ok(b) => b,
+        Err(e) => {
+            if args.json {
+                println!("{}", json!({"file": file.display().to_string(), "error": format!("{e:#}")}));
+            }
+            return Err(e);
+        }
+    };
     let mut iter = BatchIter::with_max_batch_size(&bytes, 0, usize::MAX);
     let mut batches = Vec::new();
     let mut error = None;
@@ -155,7 +180,11 @@ fn inspect_file(file: &Path, args: &InspectArgs) -> anyhow::Result<()> {
                     .map(|hd| format!("{}:{}", String::from_utf8_lossy(hd.key), show(hd.value, args)))
                     .collect();
                 if args.json {
-                    records_json.push(json!({"offset": offset, "timestamp": ts, "key": show(r.key, args), "value": show(r.value, args), "headers": headers}));
+                    records_json.push(json!({
+                        "offset": offset.to_string(), "timestamp": ts.to_string(),
+                        "key": r.key.map(|k| show(Some(k), args)), "value": r.value.map(|v| show(Some(v), args)),
+                        "headers": headers,
+                    }));
                 } else {
                     println!(
                         "| offset: {offset} CreateTime: {ts} keySize: {} valueSize: {} headerKeys: [{}] key: {} payload: {}",

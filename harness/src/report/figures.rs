@@ -9,6 +9,7 @@ use super::charts::{Axis, Chart, Scale, Series};
 use crate::progress::{human_count, human_ns};
 use crate::results::case_files::{read_hgrm, read_intervals};
 use crate::results::schema::{CaseResult, CaseStatus, RunFile};
+use crate::workload::value_text;
 
 /// A drawn figure: its caption and the chart.
 #[derive(Debug)]
@@ -40,10 +41,6 @@ pub fn case_tag(c: &CaseResult) -> String {
 /// `producer.batch.size` -> `batch.size`.
 pub fn short_key(k: &str) -> &str {
     k.split_once('.').map_or(k, |(_, rest)| rest)
-}
-
-fn value_text(v: &serde_json::Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 fn fmt_count(v: f64) -> String {

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::progress::{human_count, human_ns, ratio_cell, summary_cells};
-use crate::results::schema::{CaseResult, CaseStatus, RunFile};
+use crate::progress::{NONE, human_count, human_ns, ratio_cell, summary_cells};
+use crate::results::concerns;
+use crate::results::schema::{CaseResult, RunFile};
 use crate::results::{load_run, writer_atomic};
 
 /// `kbench report` arguments.
@@ -37,40 +38,77 @@ pub fn write_report(run_dir: &Path) -> anyhow::Result<()> {
     write_report_with(run_dir, None)
 }
 
+/// The winners of one group of comparable cases (closed loop, or open loop at one target rate).
 struct Winners<'a> {
+    /// `closed loop`, `open loop at 20,000 records/s`; empty when the run has one group.
+    group: String,
     throughput: Option<&'a CaseResult>,
     latency: Option<&'a CaseResult>,
     within_budget: Option<&'a CaseResult>,
     budget_ns: u64,
+    /// Cases left out for their concerns: (tag, the first barring concern).
+    barred: Vec<(String, String)>,
 }
 
-fn winners(run: &RunFile, budget_ms: Option<f64>) -> Winners<'_> {
-    let ok: Vec<&CaseResult> =
-        run.cases.iter().filter(|c| c.status == CaseStatus::Ok && c.summary.records > 0).collect();
-    let budget_ns = budget_ms.map(|ms| (ms * 1e6) as u64).unwrap_or_else(|| {
-        let mut p99s: Vec<u64> = ok.iter().map(|c| c.summary.end_to_end_ns.p99).collect();
-        p99s.sort_unstable();
-        p99s.get(p99s.len() / 2).copied().unwrap_or(0)
-    });
-    let by_tput = |a: &&&CaseResult, b: &&&CaseResult| a.summary.records_per_sec.total_cmp(&b.summary.records_per_sec);
-    Winners {
-        throughput: ok.iter().max_by(by_tput).copied(),
-        latency: ok.iter().min_by_key(|c| c.summary.end_to_end_ns.p99).copied(),
-        within_budget: ok.iter().filter(|c| c.summary.end_to_end_ns.p99 <= budget_ns).max_by(by_tput).copied(),
-        budget_ns,
+/// Winners per group of comparable cases: closed-loop cases compete with each other, open-loop cases
+/// with those at the same target rate; a case that failed, was interrupted, saturated or lost
+/// acknowledged records is never crowned.
+fn winners(run: &RunFile, budget_ms: Option<f64>) -> Vec<Winners<'_>> {
+    let mut groups: Vec<(String, Vec<&CaseResult>)> = Vec::new();
+    for c in &run.cases {
+        let rate = c.summary.target_rate;
+        let name = if rate > 0.0 {
+            format!("open loop at {} records/s", crate::results::verdict::grouped(rate.round() as u64))
+        } else {
+            "closed loop".to_string()
+        };
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, cases)) => cases.push(c),
+            None => groups.push((name, vec![c])),
+        }
     }
+    let single = groups.len() == 1;
+    groups
+        .into_iter()
+        .map(|(group, cases)| {
+            let barred = cases
+                .iter()
+                .filter(|c| !concerns::eligible(c))
+                .map(|c| {
+                    let why = concerns::concerns(c)
+                        .into_iter()
+                        .find(|k| k.bars)
+                        .map_or_else(|| "nothing acknowledged".to_string(), |k| k.short);
+                    (figures::case_tag(c), why)
+                })
+                .collect();
+            let ok: Vec<&CaseResult> = cases.into_iter().filter(|c| concerns::eligible(c)).collect();
+            let budget_ns = budget_ms.map(|ms| (ms * 1e6) as u64).unwrap_or_else(|| {
+                let mut p99s: Vec<u64> = ok.iter().map(|c| c.summary.end_to_end_ns.p99).collect();
+                p99s.sort_unstable();
+                p99s.get(p99s.len() / 2).copied().unwrap_or(0)
+            });
+            let by_tput =
+                |a: &&&CaseResult, b: &&&CaseResult| a.summary.records_per_sec.total_cmp(&b.summary.records_per_sec);
+            Winners {
+                group: if single { String::new() } else { group },
+                throughput: ok.iter().max_by(by_tput).copied(),
+                latency: ok.iter().min_by_key(|c| c.summary.end_to_end_ns.p99).copied(),
+                within_budget: ok.iter().filter(|c| c.summary.end_to_end_ns.p99 <= budget_ns).max_by(by_tput).copied(),
+                budget_ns,
+                barred,
+            }
+        })
+        .collect()
 }
 
-/// A case named by its swept parameters (`batch.size=16384, linger.ms=5`), or its id.
+/// A case named by its swept parameters as the workload writes them
+/// (`producer.batch.size=16384, topic.faults=fail-leader at 3s until 6s`), or its id.
 pub(crate) fn case_label(c: &CaseResult) -> String {
     if c.params.is_empty() {
         return c.id.clone();
     }
-    c.params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    c.params.iter().map(|(k, v)| format!("{k}={}", crate::workload::value_text(v))).collect::<Vec<_>>().join(", ")
 }
 
 fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
@@ -90,10 +128,19 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
             "compression ratio",
             "saturated",
             "status",
+            "errors",
             "harness",
         ]
         .map(String::from),
     );
+    let replicated = run.cases.iter().any(|c| c.summary.replication.is_some());
+    if replicated {
+        header.extend(["lost acknowledged", "elections"].map(String::from));
+    }
+    let faulted = run.cases.iter().any(|c| !concerns::faults_applied(c).is_empty());
+    if faulted {
+        header.push("faults applied".into());
+    }
     let consumers = run.cases.iter().any(|c| c.summary.consumers.is_some());
     if consumers {
         header.extend(
@@ -106,15 +153,14 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
         .map(|c| {
             let s = &c.summary;
             let mut r: Vec<String> = vec![figures::case_tag(c)];
-            r.extend(keys.iter().map(|k| {
-                c.params.get(k).map_or_else(String::new, |v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-            }));
+            r.extend(keys.iter().map(|k| c.params.get(k).map_or_else(String::new, crate::workload::value_text)));
             r.push(c.repeat.to_string());
             r.extend(summary_cells(c));
             r.extend([
                 ratio_cell(s, 3),
                 if s.saturated { "yes".into() } else { "no".into() },
                 format!("{:?}", c.status).to_lowercase(),
+                s.errors.to_string(),
                 if s.harness.ns_per_record > 0.0 {
                     format!(
                         "{:.0} ns, {:.1}%{}",
@@ -126,6 +172,16 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
                     "-".into()
                 },
             ]);
+            if replicated {
+                match &s.replication {
+                    Some(k) => r.extend([k.lost_acknowledged.to_string(), k.elections.to_string()]),
+                    None => r.extend([NONE.to_string(), NONE.to_string()]),
+                }
+            }
+            if faulted {
+                let f = concerns::faults_applied(c);
+                r.push(if f.is_empty() { NONE.into() } else { f.join("; ") });
+            }
             if consumers {
                 match &s.consumers {
                     Some(k) => r.extend([
@@ -136,12 +192,19 @@ fn rows(run: &RunFile) -> (Vec<String>, Vec<Vec<String>>) {
                         k.out_of_order.to_string(),
                         format!("{:.0}ms", k.max_rebalance_pause_ms),
                     ]),
-                    None => r.extend(std::iter::repeat_n(String::new(), 6)),
+                    None => r.extend(std::iter::repeat_n(NONE.to_string(), 6)),
                 }
             }
+            let all = concerns::concerns(c);
+            r.push(if all.is_empty() {
+                NONE.into()
+            } else {
+                all.iter().map(|k| k.short.as_str()).collect::<Vec<_>>().join("; ")
+            });
             r
         })
         .collect();
+    header.push("concerns".into());
     (header, body)
 }
 
@@ -222,23 +285,35 @@ fn notes(run: &RunFile) -> Vec<String> {
 }
 
 fn winner_lines(w: &Winners<'_>) -> Vec<String> {
+    let group = if w.group.is_empty() { String::new() } else { format!(" ({})", w.group) };
     let line = |label: &str, c: Option<&CaseResult>| match c {
         Some(c) => format!(
-            "{label}: {} — {} records/s, p99 {}",
+            "{label}{group}: {} {} — {} records/s, p99 {}",
+            figures::case_tag(c),
             case_label(c),
             human_count(c.summary.records_per_sec),
             human_ns(c.summary.end_to_end_ns.p99 as f64)
         ),
-        None => format!("{label}: none"),
+        None => format!("{label}{group}: none (no case without a concern)"),
     };
-    vec![
+    let mut out = vec![
         line("Highest throughput", w.throughput),
         line("Lowest p99 latency", w.latency),
         line(&format!("Best throughput with p99 <= {}", human_ns(w.budget_ns as f64)), w.within_budget),
-    ]
+    ];
+    if !w.barred.is_empty() {
+        let list: Vec<String> = w.barred.iter().map(|(tag, why)| format!("{tag} ({why})")).collect();
+        out.push(format!("Not considered{group}: {}", list.join(", ")));
+    }
+    out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px;max-width:880px}.warn{color:#a40}";
+/// Every case's concerns and faults in words, and whether they bar it from the Winners.
+fn concern_lines(run: &RunFile) -> Vec<(String, bool)> {
+    run.cases.iter().filter_map(|c| Some((crate::progress::concern_line(c)?, !concerns::eligible(c)))).collect()
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.win{background:#eef8ee;padding:.5em 1em;border-left:4px solid #4a4}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px;max-width:880px}.warn{color:#a40}tr.warn td{background:#fdf0e6}";
 
 /// A markdown table in comfy-table's markdown style, columns padded to a common width; `right`
 /// lists the right-aligned columns. Pipes and line breaks in cells are escaped.
@@ -279,7 +354,8 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
     let w = winners(&run, budget_ms);
     let (header, body) = rows(&run);
     let facts = facts(&run);
-    let winners = winner_lines(&w);
+    let winners: Vec<String> = w.iter().flat_map(winner_lines).collect();
+    let concerns = concern_lines(&run);
     let notes = notes(&run);
 
     let mut md = format!("# kbench report: {}\n\n{}\n\n", run.name, run.description);
@@ -289,6 +365,12 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
     md.push_str("\n## Winners\n\n");
     for l in &winners {
         let _ = writeln!(md, "- {l}");
+    }
+    if !concerns.is_empty() {
+        md.push_str("\n## Concerns\n\n");
+        for (l, _) in &concerns {
+            let _ = writeln!(md, "- {l}");
+        }
     }
     md.push('\n');
     for n in &notes {
@@ -318,11 +400,17 @@ fn write_report_with(run_dir: &Path, budget_ms: Option<f64>) -> anyhow::Result<(
         ul { @for (k, v) in &facts { li { b { (k) } ": " (v) } } }
         h2 { "Winners" }
         div.win { @for l in &winners { p { (l) } } }
+        @if !concerns.is_empty() {
+            h2 { "Concerns" }
+            ul { @for (l, bars) in &concerns { li class=(if *bars { "warn" } else { "" }) { (l) } } }
+        }
         @for n in &notes { p { (n) } }
         h2 { "Cases" }
         table {
             tr { @for h in &header { th { (h) } } }
-            @for r in &body { tr { @for c in r { td { (c) } } } }
+            @for (r, c) in body.iter().zip(&run.cases) {
+                tr class=(if concerns::eligible(c) { "" } else { "warn" }) { @for cell in r { td { (cell) } } }
+            }
         }
         @if !cpu_body.is_empty() {
             h2 { "CPU by thread" }

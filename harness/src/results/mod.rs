@@ -2,6 +2,7 @@
 //! a per-second CSV and a percentile distribution. Every file is written atomically.
 
 pub mod case_files;
+pub mod concerns;
 mod environment;
 pub mod schema;
 pub mod verdict;
@@ -14,7 +15,7 @@ use anyhow::Context;
 pub use environment::capture_environment;
 use hdrhistogram::Histogram;
 use schema::{LatencySummary, RunFile, SCHEMA_VERSION, Summary};
-pub use writer::{CaseWriter, RunDir, write_atomic as writer_atomic};
+pub use writer::{CaseWriter, RunDir, check_out, write_atomic as writer_atomic};
 
 use crate::metrics::{Measured, Stage};
 

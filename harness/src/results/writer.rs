@@ -29,17 +29,52 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Whether `--out DIR` may be written: a missing or empty directory, or with `replace` one that
+/// holds a run (run.json). Any other content is refused either way: --replace removes only runs.
+pub fn check_out(dir: &Path, replace: bool) -> anyhow::Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        if dir.exists() {
+            anyhow::bail!("--out {}: exists and is not a directory", dir.display());
+        }
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if dir.join("run.json").is_file() {
+        if replace {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "--out {}: already holds a run (run.json); pass --replace to overwrite it, or choose another directory",
+            dir.display()
+        );
+    }
+    anyhow::bail!(
+        "--out {}: is not empty and holds no run; kbench writes only into a new or empty directory",
+        dir.display()
+    )
+}
+
 impl RunDir {
     /// `out`, or `results_root/<UTC timestamp>-<name>/`.
-    pub fn create(out: Option<&Path>, results_root: &Path, name: &str) -> std::io::Result<RunDir> {
+    pub fn create(out: Option<&Path>, results_root: &Path, name: &str, replace: bool) -> anyhow::Result<RunDir> {
         let path = match out {
-            Some(p) => p.to_path_buf(),
+            Some(p) => {
+                check_out(p, replace)?;
+                if replace && p.join("run.json").is_file() {
+                    std::fs::remove_dir_all(p)
+                        .with_context(|| format!("--replace: removing the run in {}", p.display()))?;
+                }
+                p.to_path_buf()
+            }
             None => {
                 let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
                 results_root.join(format!("{stamp}-{name}"))
             }
         };
-        std::fs::create_dir_all(path.join("cases"))?;
+        std::fs::create_dir_all(path.join("cases"))
+            .with_context(|| format!("creating the results directory {}", path.display()))?;
         Ok(RunDir { path })
     }
 
@@ -211,7 +246,7 @@ mod tests {
     #[test]
     fn hlog_round_trips_through_hdrhistograms_own_reader() {
         let dir = tempfile::tempdir().unwrap();
-        let run = RunDir::create(Some(&dir.path().join("run")), dir.path(), "t").unwrap();
+        let run = RunDir::create(Some(&dir.path().join("run")), dir.path(), "t", false).unwrap();
         let m = CaseMetrics::new();
         let mut r = m.recorder();
         let t0 = Instant::now();

@@ -1,6 +1,7 @@
 //! Workload files: Kafka property names, Kafka defaults, errors that name file:line:column, and
 //! sweeps expanded into cases (docs/WORKLOADS.md lists every key).
 
+mod describe;
 mod error;
 pub mod kafka;
 pub(crate) mod limits;
@@ -13,7 +14,7 @@ use std::path::Path;
 pub use error::WorkloadError;
 use error::{error, locate, suggest};
 pub use schema::*;
-pub use sweep::Case;
+pub use sweep::{Case, select, value_text};
 
 /// Reads, checks and expands a workload file; `overrides` are `section.key=value` (YAML scalars).
 pub fn load(path: &Path, overrides: &[String]) -> Result<Workload, WorkloadError> {
@@ -35,6 +36,8 @@ pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<Workloa
         })?;
         workload = sweep::with_value(&workload, key, &value)
             .map_err(|m| error(path, None, Some(key.to_string()), format!("--set {key}={value}: {m}")))?;
+        // `--set` on a swept key pins it: every case takes the value given.
+        workload.sweep.remove(key.trim());
     }
     validate(&mut workload, text)?;
     // Every sweep point must be as valid as the file itself.
@@ -46,7 +49,7 @@ pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<Workloa
                 && let Some(value) = case.params.get(&key)
             {
                 e.location = locate(text, "sweep", &key).or(e.location);
-                e.message = format!("in sweep case {} ({key}: {value}): {}", case.id, e.message);
+                e.message = format!("in sweep case {} ({key}: {}): {}", case.id, value_text(value), e.message);
             } else {
                 e.message = format!("in sweep case {}: {}", case.id, e.message);
             }
@@ -60,49 +63,6 @@ impl Workload {
     /// The sweep expanded (grid or zip) times `repeat`, in a stable order; one case without a sweep.
     pub fn cases(&self) -> Vec<Case> {
         sweep::expand(self, "").unwrap_or_default()
-    }
-
-    /// A short summary for `kbench validate`.
-    pub fn describe(&self) -> String {
-        let cases = self.cases();
-        let per_case = self.records.warmup.0 + self.records.duration.map(|d| d.0).unwrap_or_default();
-        let p = &self.producer;
-        let mut out = format!(
-            "{}: ok\n  {}\n  topic {} with {} partition(s), io {:?}\n  producer: {} thread(s) {:?} {:?}, acks {}, batch.size {}, linger.ms {}, compression.type {:?}, accumulator {:?}\n  records: {}, warmup {:?}, rate {}\n  {} case(s){}",
-            self.source.display(),
-            if self.description.is_empty() { &self.name } else { &self.description },
-            self.topic.name,
-            self.topic.partitions,
-            self.engine.io,
-            p.threads,
-            p.sharing,
-            p.send,
-            serde_json::to_value(p.acks).unwrap_or_default(),
-            p.batch_size.0,
-            p.linger_ms,
-            p.compression_type,
-            p.accumulator,
-            match (self.records.duration, self.records.count) {
-                (Some(d), _) => format!("for {:?}", d.0),
-                (_, Some(n)) => format!("{n} records"),
-                _ => "?".into(),
-            },
-            self.records.warmup.0,
-            if self.records.rate > 0.0 { format!("{}/s", self.records.rate) } else { "unlimited (closed loop)".into() },
-            cases.len(),
-            if self.sweep.is_empty() {
-                String::new()
-            } else {
-                format!(" sweeping {}", self.sweep.keys().cloned().collect::<Vec<_>>().join(", "))
-            },
-        );
-        if self.records.duration.is_some() {
-            out.push_str(&format!("\n  estimated time: {:?}", per_case * cases.len() as u32));
-        }
-        for w in &self.warnings {
-            out.push_str(&format!("\n  warning: {w}"));
-        }
-        out
     }
 }
 
@@ -255,8 +215,20 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
             return fail("records.value", "file", format!("{} does not exist", resolved.display()));
         }
     }
+    if let Err((section, key, message)) = check_fault_times(w) {
+        return fail(section, key, message);
+    }
     if w.repeat == 0 {
         return fail("", "repeat", "must be at least 1".into());
+    }
+    if w.engine.kind == EngineKind::Kafka && !cfg!(feature = "kafka") {
+        return fail(
+            "engine",
+            "kind",
+            "kind: kafka: built without the `kafka` feature: cargo build --features kafka (validate refuses what \
+             run cannot do)"
+                .into(),
+        );
     }
     if w.engine.kind == EngineKind::Kafka && w.engine.bootstrap_servers.is_none() {
         return fail("engine", "kind", "kind: kafka needs bootstrap.servers".into());
@@ -301,6 +273,48 @@ fn locate_nested(text: &str, section: &str, key: &str) -> Option<(u64, u64)> {
         }
     }
     Some((line, col))
+}
+
+/// Every fault, crash and mock-cluster event falls inside the measured phase (times count from its
+/// start): one at or after `records.duration` would never happen, and a shortened run must say so
+/// rather than drop it. With `records.count` the phase's length is unknown and nothing is refused.
+fn check_fault_times(w: &Workload) -> Result<(), (&'static str, &'static str, String)> {
+    let Some(end) = w.records.duration.map(|d| d.0) else { return Ok(()) };
+    let late = |what: String, when: &str, t: std::time::Duration| {
+        format!(
+            "{what}: {when} {} is not inside the measured phase (records.duration {}): it would never happen; \
+             move it earlier or lengthen records.duration",
+            units::format_duration(t),
+            units::format_duration(end)
+        )
+    };
+    let text = |v: serde_json::Value| value_text(&v);
+    for (i, f) in w.topic.faults.iter().enumerate() {
+        let name = format!("faults[{i}] ({})", serde_json::to_value(f).map(text).unwrap_or_default());
+        if f.at.0 >= end {
+            return Err(("topic", "faults", late(name, "at", f.at.0)));
+        }
+        if let Some(until) = &f.until
+            && until.0 > end
+        {
+            return Err(("topic", "faults", late(name, "until", until.0)));
+        }
+    }
+    if let Some(c) = &w.consumers {
+        for (i, f) in c.faults.iter().enumerate() {
+            if f.at.0 >= end {
+                let name = format!("faults[{i}] ({})", serde_json::to_value(f).map(text).unwrap_or_default());
+                return Err(("consumers", "faults", late(name, "at", f.at.0)));
+            }
+        }
+    }
+    for (i, f) in w.engine.mock_faults.iter().enumerate() {
+        if f.at.0 >= end {
+            let name = format!("mock_faults[{i}] ({})", serde_json::to_value(f).map(text).unwrap_or_default());
+            return Err(("engine", "mock_faults", late(name, "at", f.at.0)));
+        }
+    }
+    Ok(())
 }
 
 /// replication.factor, min.insync.replicas and the replica faults.

@@ -114,7 +114,7 @@ pub(crate) fn expand(w: &Workload, text: &str) -> Result<Vec<Case>, WorkloadErro
     for repeat in 0..w.repeat {
         for (index, (params, resolved)) in resolved_points.iter().enumerate() {
             let label: Vec<String> =
-                params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), render(v))).collect();
+                params.iter().map(|(k, v)| format!("{}={}", short_key(k, &keys), value_text(v))).collect();
             let mut id = format!("{index:03}");
             if !label.is_empty() {
                 id.push('-');
@@ -136,9 +136,33 @@ fn short_key(key: &str, all: &[&String]) -> String {
     if clash { key.to_string() } else { field.to_string() }
 }
 
-fn render(v: &serde_json::Value) -> String {
+/// A swept value as people write it: strings without quotes, a list of faults as
+/// `fail-leader at 3s until 6s, stop broker 1 at 0ms`, an empty list as `none`. Case ids, report
+/// labels and `kbench validate` all print values through this.
+pub fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n)
+            if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e15) && n.is_f64() =>
+        {
+            format!("{:.0}", n.as_f64().unwrap_or_default())
+        }
+        serde_json::Value::Array(items) if items.is_empty() => "none".into(),
+        serde_json::Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
+        serde_json::Value::Object(map) => {
+            // `action` first, then what it acts on, then when: `stop broker 1 at 0ms until 2s`.
+            let mut words: Vec<String> = map.get("action").map(value_text).into_iter().collect();
+            let when = ["at", "until"];
+            for (k, v) in map.iter().filter(|(k, _)| *k != "action" && !when.contains(&k.as_str())) {
+                words.push(format!("{k} {}", value_text(v)));
+            }
+            for k in when {
+                if let Some(v) = map.get(k) {
+                    words.push(format!("{k} {}", value_text(v)));
+                }
+            }
+            words.join(" ")
+        }
         other => other.to_string(),
     }
 }
@@ -147,4 +171,55 @@ fn sanitize(s: &str) -> String {
     let cleaned: String =
         s.chars().map(|c| if c.is_ascii_alphanumeric() || "._=,-".contains(c) { c } else { '_' }).collect();
     cleaned.chars().take(120).collect()
+}
+
+/// The cases every `--only KEY=VALUE` selects: KEY a swept key (`producer.batch.size`, or without
+/// its section, `batch.size`), VALUE as the sweep writes it (`16384`, `all`, `none` for an empty
+/// list). Several `--only` must all hold; the same key twice means either value.
+pub fn select(cases: Vec<Case>, only: &[String]) -> Result<Vec<Case>, String> {
+    let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
+    for o in only {
+        let (key, value) = o
+            .split_once('=')
+            .ok_or_else(|| format!("--only `{o}`: write KEY=VALUE, e.g. --only 'producer.batch.size=16384'"))?;
+        let (key, value) = (key.trim(), value.trim().trim_matches(|c| c == '"' || c == '\'').to_string());
+        let swept: Vec<&String> = cases.first().map(|c| c.params.keys().collect()).unwrap_or_default();
+        let matching: Vec<&&String> =
+            swept.iter().filter(|k| k.as_str() == key || k.split_once('.').is_some_and(|(_, f)| f == key)).collect();
+        let full = match matching.as_slice() {
+            [one] => (**one).clone(),
+            [] => {
+                let list: Vec<&str> = swept.iter().map(|k| k.as_str()).collect();
+                return Err(format!(
+                    "--only {o}: `{key}` is not a swept key (swept: {})",
+                    if list.is_empty() { "nothing".to_string() } else { list.join(", ") }
+                ));
+            }
+            _ => return Err(format!("--only {o}: `{key}` names several swept keys; write it with its section")),
+        };
+        match wanted.iter_mut().find(|(k, _)| *k == full) {
+            Some((_, values)) => values.push(value),
+            None => wanted.push((full, vec![value])),
+        }
+    }
+    let picked: Vec<Case> = cases
+        .iter()
+        .filter(|c| wanted.iter().all(|(k, values)| c.params.get(k).is_some_and(|v| values.contains(&value_text(v)))))
+        .cloned()
+        .collect();
+    if picked.is_empty() && !only.is_empty() {
+        let mut known: Vec<String> = Vec::new();
+        for (k, _) in &wanted {
+            let mut values: Vec<String> = Vec::new();
+            for c in &cases {
+                let v = c.params.get(k).map(value_text).unwrap_or_default();
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            known.push(format!("{k}: {}", values.join(", ")));
+        }
+        return Err(format!("--only {}: no case matches (the sweep has {})", only.join(" --only "), known.join("; ")));
+    }
+    Ok(picked)
 }

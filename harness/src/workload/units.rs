@@ -30,7 +30,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if !d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}us", d.as_micros())
