@@ -60,18 +60,23 @@ fn an_existing_topic_is_used_as_it_is_and_each_case_starts_at_the_log_end() {
         format!(
             "name: kafka-existing\nengine: {{ kind: kafka, bootstrap.servers: '{bootstrap}' }}\n\
              topic: {{ name: {topic}, partitions: {partitions}{extra} }}\nproducer: {{ linger.ms: 1 }}\n\
-             records: {{ count: 1000, warmup: 200ms, rate: 1000 }}\nconsumers: {{ members: 1 }}\nrepeat: 2\n"
+             records: {{ count: 1000, warmup: 200ms, rate: 1000, key: {{ distribution: uniform, cardinality: 100 }} }}\n\
+             consumers: {{ members: 1 }}\nrepeat: 2\n"
         )
     };
     // The first case creates the topic, the second finds it with 1000+ records in it: its group
-    // starts at the log end, so neither case counts the other's records.
+    // starts at the log end, so neither case counts the other's records (processed, which counts
+    // only records of the case's own ledger, stays within what the case had acknowledged). Not
+    // asserted here: duplicates — one CI run on a loaded host saw tansu deliver one record twice
+    // in one of these cases (at-least-once allows it; docs/KAFKA.md).
     let first = run(dir.path(), &workload(2, ""));
     for case in first["cases"].as_array().unwrap() {
         let c = &case["summary"]["consumers"];
         assert_eq!(case["status"], "ok", "{case}");
-        assert!(c["acknowledged"].as_u64().unwrap() >= 1000, "{c}");
+        let acknowledged = c["acknowledged"].as_u64().unwrap();
+        assert!(acknowledged >= 1000, "{c}");
+        assert!(c["processed"].as_u64().unwrap() <= acknowledged + c["duplicated"].as_u64().unwrap(), "{c}");
         assert_eq!(c["lost"], 0, "{c}");
-        assert_eq!(c["duplicated"], 0, "{c}");
     }
     // Another partition count on the existing topic: refused, naming the key.
     let out = try_run(dir.path(), "bad-partitions", &workload(3, ""), &[]);
