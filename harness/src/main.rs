@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 /// Benchmark and load-testing harness for Kafka-style producers and logs.
 #[derive(Debug, Parser)]
-#[command(name = "kbench", version, about, long_about = None, propagate_version = true)]
+#[command(name = "kbench", version = driver::version(), about, long_about = None, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -3,31 +3,12 @@
 //! as counted errors, and the side-by-side workload puts both engines in one report.
 #![cfg(feature = "kafka")]
 
-use std::path::{Path, PathBuf};
+mod kafka_support;
+
+use std::path::PathBuf;
 use std::process::Command;
 
-use serde_json::Value;
-
-fn kbench(args: &[&str], out_dir: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_kbench"))
-        .args(["run", "--quiet", "--out"])
-        .arg(out_dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kbench run failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&std::fs::read(out_dir.join("run.json")).unwrap()).unwrap()
-}
-
-fn run(dir: &Path, workload: &str) -> Value {
-    let file = dir.join("w.yaml");
-    std::fs::write(&file, workload).unwrap();
-    kbench(&[file.to_str().unwrap()], &dir.join("run"))
-}
-
-fn sum(map: &Value) -> u64 {
-    map.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum()
-}
+use kafka_support::*;
 
 #[test]
 fn a_small_workload_on_a_three_broker_mock_cluster_writes_complete_results() {

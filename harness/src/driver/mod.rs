@@ -10,7 +10,6 @@ mod case;
 mod consumers;
 mod embedded;
 pub(crate) mod interrupt;
-#[cfg(feature = "kafka")]
 mod kafka;
 pub(crate) mod keys;
 mod ledger;
@@ -31,6 +30,8 @@ use crate::progress::Progress;
 use crate::results::schema::{CaseResult, CaseStatus, RunFile, SCHEMA_VERSION};
 use crate::results::{self, RunDir};
 use crate::workload;
+
+pub(crate) use kafka::version;
 
 /// `kbench run` arguments.
 #[derive(Debug, clap::Args)]
@@ -163,8 +164,12 @@ fn run_cases(
         description: workload.description.clone(),
         complete: false,
         workload_file: args.workload.display().to_string(),
-        overrides: args.overrides.clone(),
-        workload: serde_json::to_value(workload).context("serialising the workload")?,
+        overrides: kafka::secrets::record_overrides(&args.overrides),
+        workload: {
+            let mut w = serde_json::to_value(workload).context("serialising the workload")?;
+            kafka::secrets::record_workload(&mut w);
+            w
+        },
         environment: results::capture_environment(&io, &io, kbench_engine::io::io_uring_available(), &data_root),
         references: references::measure(
             workload,

@@ -1,6 +1,7 @@
 //! Workload keys turned into librdkafka properties: every key with a librdkafka meaning is mapped,
 //! every key without one is refused (when set to anything but its default) with the reason, and
-//! `engine.properties` are passed through after librdkafka itself has accepted them.
+//! `engine.properties` are passed through after librdkafka itself has accepted them (`${NAME}` in a
+//! value read from the environment).
 
 use std::collections::BTreeMap;
 
@@ -110,14 +111,17 @@ pub(crate) fn map(w: &Workload, mock: bool) -> Result<ClientProperties, KeyError
             return Err(refuse(&key, format!("set by kbench from {owner}; set that key instead")));
         }
         let value = match v {
-            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::String(s) => super::secrets::expand_env(s).map_err(|m| refuse(&key, m))?,
             other => other.to_string(),
         };
-        // Ask librdkafka whether it knows the property and accepts the value (names its own error).
+        // Ask librdkafka whether it knows the property and accepts the value (names its own error,
+        // which may quote the value: never a secret's).
         let mut probe = ClientConfig::new();
         probe.set(k.as_str(), value.as_str());
         if let Err(e) = probe.create_native_config() {
-            return Err(refuse(&key, format!("librdkafka refuses it: {e}")));
+            let message = format!("librdkafka refuses it: {e}");
+            let message = if super::secrets::is_secret(k) { super::secrets::scrub(&message, &value) } else { message };
+            return Err(refuse(&key, message));
         }
         producer.insert(k.clone(), value.clone());
         consumer.insert(k.clone(), value.clone());

@@ -6,74 +6,66 @@
 //! delivery accounting; [`mock`] runs librdkafka's in-process mock cluster (`bootstrap.servers:
 //! mock:N`) and its faults; [`topic`] creates the topic on a real cluster; [`backend`] puts them behind the
 //! backend trait, so a case runs in the same loop, with the same histograms and results, as on the
-//! embedded engine. docs/KAFKA.md says what
-//! compares with the embedded engine and what does not.
+//! embedded engine. [`secrets`] keeps secret property values out of everything a run writes (built
+//! with or without the feature). docs/KAFKA.md says what compares with the embedded engine and what
+//! does not.
 
+#[cfg(feature = "kafka")]
 mod backend;
+#[cfg(feature = "kafka")]
 mod config;
+#[cfg(feature = "kafka")]
 mod consumer;
+#[cfg(feature = "kafka")]
 mod errors;
+#[cfg(feature = "kafka")]
 mod mock;
+#[cfg(feature = "kafka")]
+mod plan;
+#[cfg(feature = "kafka")]
 mod producer;
+pub(crate) mod secrets;
+#[cfg(feature = "kafka")]
 mod topic;
 
-use std::time::Duration;
-
+#[cfg(feature = "kafka")]
 pub(crate) use backend::Kafka;
-use config::ClientProperties;
-use consumer::ConsumersKnobs;
-use mock::Fault;
+#[cfg(feature = "kafka")]
+pub(crate) use plan::KafkaPlan;
 
-use crate::workload::{Case, EngineKind};
-
-/// The librdkafka side of one case.
-#[derive(Debug, Clone)]
-pub(crate) struct KafkaPlan {
-    /// `engine.bootstrap.servers` as written.
-    pub bootstrap: String,
-    /// `Some(n)` for `bootstrap.servers: mock:n`.
-    pub mock_brokers: Option<i32>,
-    pub properties: ClientProperties,
-    pub faults: Vec<Fault>,
-    /// `producer.max.block.ms`.
-    pub max_block: Duration,
-    /// `producer.delivery.timeout.ms`.
-    pub delivery_timeout: Duration,
-    pub consumers: Option<ConsumersKnobs>,
+/// `kbench --version`: the version and what the build can reach — the `kafka` feature, and what
+/// librdkafka itself reports built in (its `builtin.features`): TLS and the SASL mechanisms.
+pub(crate) fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{} (features: {})", env!("CARGO_PKG_VERSION"), built_in()));
+    VERSION.as_str()
 }
 
-impl KafkaPlan {
-    /// The case's librdkafka side; `None` for the embedded engine. Errors name the workload key.
-    pub(crate) fn from_case(case: &Case) -> anyhow::Result<Option<KafkaPlan>> {
-        let w = &case.workload;
-        if w.engine.kind != EngineKind::Kafka {
-            return Ok(None);
-        }
-        let fail = |key: &str, message: &str| anyhow::anyhow!("case {}: {key}: {message}", case.id);
-        let bootstrap = w
-            .engine
-            .bootstrap_servers
-            .clone()
-            .ok_or_else(|| fail("engine.bootstrap.servers", "kind: kafka needs the cluster's address"))?;
-        let mock_brokers = crate::workload::kafka::mock_brokers(&bootstrap)
-            .transpose()
-            .map_err(|m| fail("engine.bootstrap.servers", &m))?;
-        let properties = config::map(w, mock_brokers.is_some()).map_err(|e| fail(&e.key, &e.message))?;
-        let faults = mock::resolve(&w.engine.mock_faults).map_err(|(key, m)| fail(&key, &m))?;
-        Ok(Some(KafkaPlan {
-            bootstrap,
-            mock_brokers,
-            properties,
-            faults,
-            max_block: Duration::from_millis(w.producer.max_block_ms),
-            delivery_timeout: Duration::from_millis(w.producer.delivery_timeout_ms),
-            consumers: w.consumers.as_ref().map(|c| ConsumersKnobs {
-                members: c.members,
-                commit: c.commit,
-                max_poll_records: c.max_poll_records,
-                processing: c.processing.0,
-                session_timeout: Duration::from_millis(c.session_timeout_ms),
-            }),
-        }))
-    }
+#[cfg(not(feature = "kafka"))]
+fn built_in() -> String {
+    "embedded engine only; no kafka (cargo build --features kafka)".into()
+}
+
+#[cfg(feature = "kafka")]
+fn built_in() -> String {
+    let builtin =
+        rdkafka::ClientConfig::new().create_native_config().and_then(|c| c.get("builtin.features")).unwrap_or_default();
+    let has: Vec<&str> = builtin.split(',').collect();
+    let tls = if has.contains(&"ssl") { "TLS" } else { "no TLS" };
+    let sasl: Vec<&str> = [
+        ("sasl_plain", "PLAIN"),
+        ("sasl_scram", "SCRAM-SHA-256"),
+        ("sasl_scram", "SCRAM-SHA-512"),
+        ("sasl_oauthbearer", "OAUTHBEARER"),
+        ("sasl_gssapi", "GSSAPI"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| has.contains(f))
+    .map(|(_, m)| m)
+    .collect();
+    format!(
+        "kafka (librdkafka {}), {tls}, SASL {}",
+        rdkafka::util::get_rdkafka_version().1,
+        if sasl.is_empty() { "none".to_string() } else { sasl.join(" ") }
+    )
 }

@@ -1,20 +1,67 @@
 //! The case's topic on a real cluster: used as it is when it exists with the workload's partition
 //! count, created (with the workload's non-default topic configs and the brokers' default
-//! replication factor) when it does not.
+//! replication factor) when it does not. This is the case's first contact with the cluster: a
+//! refused TLS handshake or SASL authentication fails the case at once, with librdkafka's error,
+//! rather than after the metadata timeout.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
 
 /// How long cluster metadata and topic creation may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one metadata request may take before kbench looks at what librdkafka reported.
+const ATTEMPT: Duration = Duration::from_millis(500);
+
+/// Errors no retry can mend: the TLS handshake or SASL authentication was refused.
+const REFUSED: &[RDKafkaErrorCode] = &[
+    RDKafkaErrorCode::SSL,
+    RDKafkaErrorCode::Authentication,
+    RDKafkaErrorCode::SaslAuthenticationFailed,
+    RDKafkaErrorCode::UnsupportedSASLMechanism,
+    RDKafkaErrorCode::IllegalSASLState,
+];
+
+/// The metadata client's context: librdkafka's log, and the first refusal it reported (errors
+/// are events on the client's main queue, served by polling it: a producer's `poll`).
+#[derive(Default)]
+struct Watch {
+    refused: Mutex<Option<String>>,
+}
+
+impl ClientContext for Watch {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        super::errors::forward_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code().is_some_and(|c| REFUSED.contains(&c)) {
+            let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            refused.get_or_insert_with(|| format!("{} ({reason})", super::errors::error_name(&error)));
+        } else {
+            log::info!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ProducerContext for Watch {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
+
+/// A client that sends nothing: it reads metadata and reports librdkafka's errors.
+type Probe = BaseProducer<Watch>;
 
 /// Makes sure `topic` exists with `partitions` partitions.
 pub(crate) fn ensure(
@@ -30,8 +77,8 @@ pub(crate) fn ensure(
         config.set(k, v);
     }
     config.set("bootstrap.servers", bootstrap);
-    let admin: AdminClient<DefaultClientContext> = config.create().context("creating a Kafka admin client")?;
-    match partition_count(&admin, topic)? {
+    let probe: Probe = config.create_with_context(Watch::default()).context("creating a Kafka client")?;
+    match partition_count(&probe, topic, bootstrap)? {
         Some(n) if n == partitions as usize && configs.is_empty() => return Ok(()),
         Some(n) if n != partitions as usize => anyhow::bail!(
             "topic.partitions: topic {topic} exists on {bootstrap} with {n} partitions, not {partitions}; \
@@ -52,6 +99,7 @@ pub(crate) fn ensure(
     for (k, v) in configs {
         new = new.set(k, v);
     }
+    let admin: AdminClient<DefaultClientContext> = config.create().context("creating a Kafka admin client")?;
     let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let results = block_on(admin.create_topics([&new], &opts)).context("creating the topic")?;
     for r in results {
@@ -61,7 +109,7 @@ pub(crate) fn ensure(
     }
     // Creation is asynchronous on the brokers: wait until metadata shows every partition.
     let until = Instant::now() + TIMEOUT;
-    while partition_count(&admin, topic)? != Some(partitions as usize) {
+    while partition_count(&probe, topic, bootstrap)? != Some(partitions as usize) {
         anyhow::ensure!(
             Instant::now() < until,
             "topic {topic} was created but its partitions did not appear in {TIMEOUT:?}"
@@ -71,11 +119,32 @@ pub(crate) fn ensure(
     Ok(())
 }
 
-/// The topic's partition count, `None` when the cluster does not know it.
-fn partition_count(admin: &AdminClient<DefaultClientContext>, topic: &str) -> anyhow::Result<Option<usize>> {
-    // All topics: asking for one by name may auto-create it on brokers that allow that.
-    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).context("fetching cluster metadata")?;
-    Ok(metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len()))
+/// The topic's partition count, `None` when the cluster does not know it. Fails as soon as
+/// librdkafka reports the connection refused (TLS, SASL), or after [`TIMEOUT`].
+fn partition_count(probe: &Probe, topic: &str, bootstrap: &str) -> anyhow::Result<Option<usize>> {
+    let until = Instant::now() + TIMEOUT;
+    loop {
+        // All topics: asking for one by name may auto-create it on brokers that allow that.
+        let result = probe.client().fetch_metadata(None, ATTEMPT);
+        probe.poll(Duration::ZERO);
+        if let Some(refused) = probe.context().refused.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            anyhow::bail!("connecting to {bootstrap}: librdkafka: {refused}");
+        }
+        match result {
+            Ok(metadata) => {
+                return Ok(metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic && t.error().is_none())
+                    .map(|t| t.partitions().len()));
+            }
+            Err(e) if Instant::now() >= until => {
+                return Err(e).with_context(|| format!("fetching cluster metadata from {bootstrap} for {TIMEOUT:?}"));
+            }
+            // A request that failed at once (no broker reachable yet): not a busy loop.
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 struct ThreadWaker(std::thread::Thread);
