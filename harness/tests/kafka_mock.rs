@@ -28,11 +28,12 @@ fn a_small_workload_on_a_three_broker_mock_cluster_writes_complete_results() {
     let records = s["records"].as_u64().unwrap();
     assert!((5000..=6500).contains(&records), "records {records}: {s}");
     assert_eq!(s["errors"], 0, "{s}");
-    for stage in ["end_to_end_ns", "end_to_end_actual_ns", "send_ns"] {
+    for (stage, every) in [("end_to_end_ns", 1), ("end_to_end_actual_ns", 1), ("send_ns", 8)] {
         // A record scheduled right at the start of measurement may be recorded just before the
-        // histograms are reset: counts agree to a few records.
+        // histograms are reset: counts agree to a few records. The send stage times every 8th
+        // record of each thread (docs/RESULTS-FORMAT.md).
         let count = s[stage]["count"].as_u64().unwrap();
-        assert!(count.abs_diff(records) <= 5, "{stage}: {count} of {records}: {s}");
+        assert!(count.abs_diff(records / every) <= 5, "{stage}: {count} of {records} / {every}: {s}");
         assert!(s[stage]["p99"].as_u64().unwrap() > 0, "{stage}: {s}");
     }
     assert!(s["end_to_end_ns"]["p50"].as_u64().unwrap() >= s["send_ns"]["p50"].as_u64().unwrap());
