@@ -87,6 +87,10 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Debug)]
 struct Local {
     stages: Vec<Histogram<u64>>,
+    /// End-to-end latencies whose scheduled and actual send were the same instant (every record of
+    /// a closed loop): recorded once here and counted in both e2e histograms when summed, so a
+    /// closed loop pays one histogram record per delivery, not two.
+    same: Histogram<u64>,
     records: u64,
     bytes: u64,
     /// Something was recorded since the last reset.
@@ -95,14 +99,25 @@ struct Local {
 
 impl Local {
     fn new() -> Self {
-        Local { stages: (0..STAGES).map(|_| new_histogram()).collect(), records: 0, bytes: 0, dirty: false }
+        Local {
+            stages: (0..STAGES).map(|_| new_histogram()).collect(),
+            same: new_histogram(),
+            records: 0,
+            bytes: 0,
+            dirty: false,
+        }
     }
 
+    /// Adds `other`'s figures; its `same` histogram goes into both e2e stages.
     fn add(&mut self, other: &Local) {
         for (s, h) in self.stages.iter_mut().zip(&other.stages) {
             if !h.is_empty() {
                 let _ = s.add(h);
             }
+        }
+        if !other.same.is_empty() {
+            let _ = self.stages[Stage::EndToEnd.index()].add(&other.same);
+            let _ = self.stages[Stage::EndToEndActual.index()].add(&other.same);
         }
         self.records += other.records;
         self.bytes += other.bytes;
@@ -114,6 +129,7 @@ impl Local {
             for h in &mut self.stages {
                 h.reset();
             }
+            self.same.reset();
         }
         self.records = 0;
         self.bytes = 0;
@@ -141,6 +157,19 @@ impl StageRecorder {
     #[inline]
     pub fn record(&mut self, stage: Stage, value: u64) {
         self.local.stages[stage.index()].saturating_record(value.max(1));
+        self.local.dirty = true;
+    }
+
+    /// Records one delivery's end-to-end latency from its scheduled send (`e2e`, the
+    /// [`Stage::EndToEnd`] figure) and from its actual send (`actual`, [`Stage::EndToEndActual`]).
+    #[inline]
+    pub fn record_delivery(&mut self, e2e: u64, actual: u64) {
+        if e2e == actual {
+            self.local.same.saturating_record(e2e.max(1));
+        } else {
+            self.local.stages[Stage::EndToEnd.index()].saturating_record(e2e.max(1));
+            self.local.stages[Stage::EndToEndActual.index()].saturating_record(actual.max(1));
+        }
         self.local.dirty = true;
     }
 
@@ -440,6 +469,31 @@ mod tests {
         assert_eq!(h.len(), 4);
         assert_eq!(h.max(), h.highest_equivalent(4_000));
         drop(idle);
+    }
+
+    #[test]
+    fn a_delivery_sent_when_due_counts_in_both_e2e_stages_once() {
+        let m = CaseMetrics::new();
+        let t0 = Instant::now();
+        m.start_measuring(t0);
+        let mut r = m.recorder();
+        r.record_delivery(5_000, 5_000); // closed loop: due is the send
+        r.record_delivery(9_000, 2_000); // open loop, sent 7 us late
+        r.add_records(2, 200);
+        r.hand_over();
+        // A second hand-over before the collector took the first merges into the mailbox.
+        r.record_delivery(7_000, 7_000);
+        r.hand_over();
+        drop(r);
+        let iv = m.collect_interval(t0 + Duration::from_secs(1));
+        assert_eq!(iv.stages[Stage::EndToEndActual.index()].len(), 3, "intervals see both stages too");
+        let total = m.finish(t0 + Duration::from_secs(1));
+        let (e2e, actual) = (total.stage(Stage::EndToEnd), total.stage(Stage::EndToEndActual));
+        assert_eq!((e2e.len(), actual.len()), (3, 3));
+        assert_eq!(e2e.max(), e2e.highest_equivalent(9_000));
+        assert_eq!(actual.max(), actual.highest_equivalent(7_000));
+        assert_eq!(actual.min(), actual.lowest_equivalent(2_000));
+        assert_eq!(e2e.min(), e2e.lowest_equivalent(5_000));
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<Workloa
         workload = sweep::with_value(&workload, key, &value)
             .map_err(|m| error(path, None, Some(key.to_string()), format!("--set {key}={value}: {m}")))?;
         // `--set` on a swept key pins it: every case takes the value given.
-        workload.sweep.remove(key.trim());
+        workload.sweep.shift_remove(key.trim());
     }
     validate(&mut workload, text)?;
     // Every sweep point must be as valid as the file itself.

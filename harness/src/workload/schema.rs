@@ -70,9 +70,10 @@ pub struct Workload {
     /// Consumers reading the topic back while it is written, with delivery accounting (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumers: Option<ConsumersSpec>,
-    /// `section.key: [values]`.
+    /// `section.key: [values]`, in the file's order: the grid's first key varies slowest, its last
+    /// fastest (nested loops in the order written).
     #[serde(default)]
-    pub sweep: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+    pub sweep: indexmap::IndexMap<String, Vec<serde_json::Value>>,
     /// `grid` (every combination) or `zip` (lists taken together).
     #[serde(default)]
     pub sweep_mode: SweepMode,

@@ -107,6 +107,23 @@ fn zip_mode_and_repeats() {
 }
 
 #[test]
+fn grid_follows_the_file_order_last_key_fastest() {
+    // Written with the later-sorting key first: the file's order decides the order of cases (labels
+    // keep the keys sorted, as run.json's params do).
+    let text = "name: t\nrecords: { count: 5 }\nsweep:\n  topic.partitions: [1, 64]\n  producer.accumulator: [lockfree, mutex]\n";
+    let ids: Vec<String> = load_text(text).unwrap().cases().into_iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        [
+            "000-accumulator=lockfree,partitions=1",
+            "001-accumulator=mutex,partitions=1",
+            "002-accumulator=lockfree,partitions=64",
+            "003-accumulator=mutex,partitions=64",
+        ]
+    );
+}
+
+#[test]
 fn overrides_apply_before_validation() {
     let w = load_str(
         "name: t\nrecords: { count: 5 }\n",
