@@ -25,7 +25,7 @@ fn role(comm: &str) -> Role {
         ("kbench-fetcher", Role::Replication),
         ("kbench-isr", Role::Replication),
         ("rdk:", Role::Librdkafka),
-        // rdkafka's ThreadedProducer polls librdkafka (and runs its delivery callbacks) on this one.
+        // kbench's librdkafka polling thread (open loop, sync sends), named as rdkafka's ThreadedProducer names its own.
         ("producer pollin", Role::Librdkafka),
     ];
     ROLES.iter().find(|(prefix, _)| comm.starts_with(prefix)).map_or(Role::Other, |(_, r)| *r)

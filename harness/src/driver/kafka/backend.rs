@@ -14,7 +14,7 @@ use super::KafkaPlan;
 use super::consumer::KafkaConsumers;
 use super::errors::ClientErrors;
 use super::mock::{Fault, Mock};
-use super::producer::{KafkaProducer, KafkaSender, ProducerSide};
+use super::producer::{KafkaProducer, KafkaSender, Poller, ProducerSide};
 use crate::driver::backend::{Backend, BackendReport, Shared};
 use crate::driver::plan::CasePlan;
 use crate::results::schema::KafkaSummary;
@@ -25,6 +25,10 @@ pub(crate) struct Kafka {
     k: KafkaPlan,
     errors: Arc<ClientErrors>,
     consumers: Option<KafkaConsumers>,
+    /// Open loop or sync sends: a polling thread per producer (dropped, so stopped, first).
+    _pollers: Vec<Poller>,
+    /// Closed loop with async sends: the sending threads poll.
+    senders_poll: bool,
     producers: Vec<Arc<KafkaProducer>>,
     faults: std::vec::IntoIter<Fault>,
     next_fault: Option<Fault>,
@@ -84,6 +88,17 @@ impl Kafka {
                 config.create_with_context(side).map(Arc::new).context("creating a librdkafka producer")
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // A sending thread that sleeps until its next record is due (open loop), or blocks on each
+        // record's outcome (sync), cannot also be the one that takes delivery reports as they come.
+        let senders_poll = plan.rate == 0.0 && !plan.sync;
+        let pollers = if senders_poll {
+            Vec::new()
+        } else {
+            producers
+                .iter()
+                .map(|p| Poller::start(Arc::clone(p)).context("starting the librdkafka polling thread"))
+                .collect::<anyhow::Result<Vec<_>>>()?
+        };
         let mut faults = k.faults.clone().into_iter();
         let next_fault = faults.next();
         Ok(Kafka {
@@ -91,6 +106,8 @@ impl Kafka {
             k: k.clone(),
             errors,
             consumers,
+            _pollers: pollers,
+            senders_poll,
             producers,
             faults,
             next_fault,
@@ -115,6 +132,7 @@ impl Backend for Kafka {
             Arc::clone(&self.errors),
             Arc::clone(&shared.stop),
             self.k.max_block,
+            self.senders_poll,
         ))
     }
 

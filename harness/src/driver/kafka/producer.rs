@@ -1,11 +1,18 @@
 //! The producer side on librdkafka: a [`Sender`] per producer thread over a shared or per-thread
 //! librdkafka producer, and the delivery callback.
 //!
-//! librdkafka hands each delivery report to the producer's polling thread with the record's opaque,
-//! a number: the sending thread's index and the record's slot in that thread's table of pending
-//! tokens (no allocation per record). The callback takes the completion instant there and queues
-//! the slot and outcome to the thread that sent the record, which looks its token up and records it
-//! in its own histograms like any backend's.
+//! Who polls librdkafka (and so runs its delivery callbacks): in a closed loop the sending threads
+//! themselves, between sends, as librdkafka's own tools do (kcat calls `rd_kafka_poll` after each
+//! produce), so no third busy thread competes for the cores with the sender and librdkafka's
+//! broker thread; in an open loop, where a sending thread sleeps until its next record is due, a
+//! polling thread of kbench's ([`Poller`], named `producer pollin` as rdkafka's ThreadedProducer
+//! names its own), so that a report is taken the moment librdkafka has it, not when the sender
+//! wakes.
+//!
+//! The delivery report carries the record's opaque, a number: the sending thread's index and the
+//! record's slot in that thread's table of pending tokens (no allocation per record). The callback
+//! takes the completion instant and queues the slot and outcome to the thread that sent the
+//! record, which looks its token up and records it in its own histograms like any backend's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -15,7 +22,7 @@ use crossbeam_queue::SegQueue;
 use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use slab::Slab;
@@ -25,7 +32,43 @@ use crate::driver::backend::{Delivery, Outgoing, SendFailed, Sender, Token};
 use crate::driver::phase::Phase;
 
 /// A librdkafka producer with kbench's callbacks.
-pub(crate) type KafkaProducer = ThreadedProducer<ProducerSide>;
+pub(crate) type KafkaProducer = BaseProducer<ProducerSide>;
+
+/// In a closed loop, a sending thread polls librdkafka once per this many sends (a poll without a
+/// timeout takes one event: a batch of delivery reports), and whenever it waits for outcomes.
+const POLL_EVERY: u32 = 16;
+
+/// An open loop's polling thread for one producer: serves librdkafka's events (delivery reports,
+/// errors, statistics) as they come until dropped.
+pub(crate) struct Poller {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Poller {
+    /// Starts polling `producer`.
+    pub(crate) fn start(producer: Arc<KafkaProducer>) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new().name("producer pollin".into()).spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    producer.poll(Duration::from_millis(10));
+                }
+            })?
+        };
+        Ok(Poller { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 /// Bits of a delivery opaque that hold the slot; the sending thread's index is above them.
 const SLOT_BITS: u32 = 40;
@@ -109,6 +152,10 @@ pub(crate) struct KafkaSender {
     mailbox: Arc<Outcomes>,
     /// The tokens of records librdkafka has not reported yet, by slot.
     pending: Slab<Token>,
+    /// Whether this thread polls librdkafka (closed loop; otherwise a [`Poller`] does).
+    polls: bool,
+    /// Sends since this thread last polled.
+    since_poll: u32,
 }
 
 impl KafkaSender {
@@ -119,9 +166,21 @@ impl KafkaSender {
         errors: Arc<ClientErrors>,
         stop: Arc<AtomicBool>,
         max_block: Duration,
+        polls: bool,
     ) -> Self {
         let mailbox = Arc::clone(&producer.context().mailboxes[thread as usize]);
-        KafkaSender { producer, topic, errors, stop, max_block, thread: thread as usize, mailbox, pending: Slab::new() }
+        KafkaSender {
+            producer,
+            topic,
+            errors,
+            stop,
+            max_block,
+            thread: thread as usize,
+            mailbox,
+            pending: Slab::new(),
+            polls,
+            since_poll: 0,
+        }
     }
 }
 
@@ -151,7 +210,13 @@ impl Sender for KafkaSender {
                     if token.sent.elapsed() < self.max_block && !self.stop.load(Ordering::Relaxed) =>
                 {
                     r = back;
-                    std::thread::sleep(Duration::from_micros(200));
+                    // The queue drains as delivery reports are served: serve them if this thread
+                    // is the one that polls, else give the poller a moment.
+                    if self.polls {
+                        self.producer.poll(Duration::from_micros(200));
+                    } else {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
                 }
                 Err((e, _)) => {
                     self.pending.remove(slot);
@@ -166,6 +231,13 @@ impl Sender for KafkaSender {
 
     fn poll(&mut self, wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
         let mut n = 0;
+        if self.polls {
+            self.since_poll += 1;
+            if self.since_poll >= POLL_EVERY || (wait && self.mailbox.queue.is_empty()) {
+                self.since_poll = 0;
+                self.producer.poll(Duration::ZERO);
+            }
+        }
         loop {
             while let Some(d) = self.mailbox.queue.pop() {
                 let Some(token) = self.pending.try_remove(d.slot) else { continue };
@@ -181,6 +253,12 @@ impl Sender for KafkaSender {
                 break;
             }
             // librdkafka reports every accepted record by delivery.timeout.ms.
+            if self.polls {
+                // rdkafka's poll serves events until its timeout ends, so keep it short: another
+                // thread sharing the producer may have served this thread's reports meanwhile.
+                self.producer.poll(Duration::from_millis(1));
+                continue;
+            }
             self.mailbox.waiting.store(true, Ordering::SeqCst);
             if self.mailbox.queue.is_empty() {
                 std::thread::park_timeout(Duration::from_millis(10));
