@@ -92,10 +92,6 @@ fn busy_wait(d: Duration) {
     }
 }
 
-fn key_hash(key: Option<&[u8]>) -> u64 {
-    key.map_or(0, |k| k.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)))
-}
-
 impl ConsumerSide {
     pub(crate) fn start(
         plan: ConsumersPlan,
@@ -216,7 +212,7 @@ impl MemberContext {
         busy_wait(self.plan.processing);
         let id = r.headers.iter().find(|(k, _)| k == ID_HEADER).and_then(|(_, v)| RecordId::decode(v.as_deref()?));
         let Some(id) = id else { return };
-        self.ledger.processed(id, key_hash(r.key.as_deref()));
+        self.ledger.processed(id, r.partition);
         let scheduled = self.epoch + Duration::from_nanos(id.scheduled_ns);
         if self.phase.is_measuring(scheduled) {
             self.stats.processed.fetch_add(1, Ordering::Relaxed);

@@ -1,8 +1,10 @@
 //! Delivery accounting: every record a producer thread sends carries an id header (thread, sequence,
 //! scheduled send time); the ledger marks the ids whose delivery was acknowledged and counts how often
 //! consumers processed each. At the end: acknowledged records never processed (lost), processed more
-//! than once (duplicated), and processed before an earlier record of the same producer thread and key
-//! (out of order).
+//! than once (duplicated), and processed before an earlier record of the same producer thread in the
+//! same partition (out of order: Kafka orders records per partition, and one thread's sends to a
+//! partition land in the order sent; records without a key spread over partitions, so an order
+//! per key would count every sticky partition switch).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -60,8 +62,8 @@ pub(crate) struct Accounting {
 /// Shared by the producer threads (acknowledgements) and the consumers (processing).
 pub(crate) struct Ledger {
     books: Vec<Mutex<ThreadBook>>,
-    /// Last sequence processed per (producer thread, key hash).
-    order: Vec<Mutex<HashMap<(u32, u64), u64>>>,
+    /// Last sequence processed per (producer thread, partition).
+    order: Vec<Mutex<HashMap<(u32, u32), u64>>>,
     acknowledged: AtomicU64,
     processed_unique: AtomicU64,
     duplicated: AtomicU64,
@@ -103,8 +105,8 @@ impl Ledger {
         }
     }
 
-    /// A consumer finished processing the record `id` with key hash `key`.
-    pub(crate) fn processed(&self, id: RecordId, key: u64) {
+    /// A consumer finished processing the record `id`, read from `partition`.
+    pub(crate) fn processed(&self, id: RecordId, partition: u32) {
         let Some(mut b) = self.book(id.thread) else { return };
         grow(&mut b.processed, id.seq as usize);
         let n = &mut b.processed[id.seq as usize];
@@ -116,9 +118,9 @@ impl Ledger {
             return;
         }
         self.processed_unique.fetch_add(1, Ordering::Relaxed);
-        let shard = (key as usize ^ id.thread as usize) % ORDER_SHARDS;
+        let shard = (partition as usize ^ id.thread as usize) % ORDER_SHARDS;
         let mut order = self.order[shard].lock().unwrap_or_else(|p| p.into_inner());
-        let last = order.entry((id.thread, key)).or_insert(id.seq);
+        let last = order.entry((id.thread, partition)).or_insert(id.seq);
         if id.seq < *last {
             self.out_of_order.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -188,12 +190,13 @@ mod tests {
             l.acknowledged(0, seq);
         }
         l.acknowledged(1, 0);
-        // Thread 0: 0, 2, 1 (1 after 2 on the same key: out of order), 2 again (duplicate); 3, 4 lost.
-        l.processed(id(0, 0), 42);
-        l.processed(id(0, 2), 42);
-        l.processed(id(0, 1), 42);
-        l.processed(id(0, 2), 42);
-        // Thread 1's record on another key; an unacknowledged record processed is not "lost".
+        // Thread 0: 0, 2, 1 (1 after 2 in the same partition: out of order), 2 again (duplicate);
+        // 3, 4 lost.
+        l.processed(id(0, 0), 4);
+        l.processed(id(0, 2), 4);
+        l.processed(id(0, 1), 4);
+        l.processed(id(0, 2), 4);
+        // Thread 1's records in another partition; an unacknowledged record processed is not "lost".
         l.processed(id(1, 0), 5);
         l.processed(id(1, 1), 5);
         assert_eq!(l.outstanding(), 2);
@@ -201,5 +204,23 @@ mod tests {
         assert_eq!(l.acknowledged_missing(&[vec![true, false, false, true], vec![true]]), 3);
         let a = l.accounting();
         assert_eq!(a, Accounting { acknowledged: 6, processed_unique: 5, lost: 2, duplicated: 1, out_of_order: 1 });
+    }
+
+    #[test]
+    fn a_thread_s_records_in_different_partitions_have_no_order_to_break() {
+        // Keyless records of one thread go wherever the sticky partitioner puts them: a later
+        // record read first from another partition is not out of order.
+        let l = Ledger::new(1);
+        for seq in 0..4 {
+            l.acknowledged(0, seq);
+        }
+        l.processed(id(0, 2), 1);
+        l.processed(id(0, 3), 1);
+        l.processed(id(0, 0), 0);
+        l.processed(id(0, 1), 0);
+        assert_eq!(l.accounting().out_of_order, 0);
+        l.processed(id(0, 4), 0);
+        l.processed(id(0, 3), 0); // 3 was processed already: a duplicate, not a reordering
+        assert_eq!((l.accounting().out_of_order, l.accounting().duplicated), (0, 1));
     }
 }

@@ -84,10 +84,6 @@ pub(crate) struct KafkaConsumers {
     partitions: u32,
 }
 
-fn key_hash(key: Option<&[u8]>) -> u64 {
-    key.map_or(0, |k| k.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)))
-}
-
 fn config(properties: &BTreeMap<String, String>, bootstrap: &str, group: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in properties {
@@ -288,7 +284,7 @@ impl Member {
         let id =
             m.headers().and_then(|h| h.iter().find(|h| h.key == ID_HEADER).and_then(|h| RecordId::decode(h.value?)));
         let Some(id) = id else { return };
-        self.ledger.processed(id, key_hash(m.key()));
+        self.ledger.processed(id, u32::try_from(m.partition()).unwrap_or_default());
         let scheduled = self.epoch + Duration::from_nanos(id.scheduled_ns);
         if self.phase.is_measuring(scheduled) {
             self.stats.processed.fetch_add(1, Ordering::Relaxed);
