@@ -213,7 +213,8 @@ impl Sender for KafkaSender {
                     // The queue drains as delivery reports are served: serve them if this thread
                     // is the one that polls, else give the poller a moment.
                     if self.polls {
-                        self.producer.poll(Duration::from_micros(200));
+                        // rdkafka's poll returns at its timeout, not at the first event: keep it short.
+                        self.producer.poll(Duration::from_micros(50));
                     } else {
                         std::thread::sleep(Duration::from_micros(200));
                     }
