@@ -12,6 +12,7 @@ mod log_support;
 use std::process::Command;
 
 use kbench_engine::Error;
+use kbench_engine::io::IoBackendKind;
 use kbench_engine::log::{LogConfig, TopicLog, open_descriptors};
 use log_support::{append, plain, read_all};
 
@@ -63,27 +64,31 @@ fn ten_thousand_partitions_open_write_flush_and_reopen_under_a_12000_descriptor_
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // `discard` keeps every file and descriptor of the log (segments, indexes, the directories
+    // opened for their fsyncs) and skips the data writes and fsyncs: 10,000 real fdatasyncs would
+    // take minutes on a shared disk. The rolls, reads and fsyncs of real files are the next test's.
+    let config = LogConfig { io: IoBackendKind::Discard, ..LogConfig::default() };
     let before = fds();
-    let log = TopicLog::open(dir.path(), "wide", PARTITIONS, LogConfig::default()).unwrap();
+    let log = TopicLog::open(dir.path(), "wide", PARTITIONS, config.clone()).unwrap();
     let open = fds() - before;
-    // One per partition (its active segment) and the I/O thread's ring and eventfd.
+    // One per partition (its active segment) and the I/O thread's eventfd.
     assert!(open <= u64::from(PARTITIONS) + 8, "{open} descriptors for {PARTITIONS} partitions");
     for p in 0..PARTITIONS {
         append(&log, p, plain(&format!("p{p}"), 2, 50, 1_000)).unwrap();
     }
+    assert_eq!(log.log_end_offset(PARTITIONS - 1), 2);
     assert!(fds() - before <= u64::from(PARTITIONS) + 8, "{} after a write to every partition", fds() - before);
-    // Every partition's fsync, each with its directory (opened for the fsync only).
+    // Every partition's fsync, each with its directory (opened for the fsync only, 64 at a time).
     log.flush().unwrap();
     assert!(fds() - before <= u64::from(PARTITIONS) + 8, "{} after the flush", fds() - before);
-    for p in (0..PARTITIONS).step_by(997) {
-        assert_eq!(read_all(&log, p).len(), 2, "partition {p}");
-    }
     log.close().unwrap();
     drop(log);
     assert!(fds() <= before + 1, "{} descriptors left after close", fds() - before);
-    let log = TopicLog::open(dir.path(), "wide", PARTITIONS, LogConfig::default()).unwrap();
+    let indexes = std::fs::read_dir(dir.path().join("wide-9999")).unwrap().count();
+    assert_eq!(indexes, 3, "a .log, .index and .timeindex per partition");
+    let log = TopicLog::open(dir.path(), "wide", PARTITIONS, config).unwrap();
     assert!(fds() - before <= u64::from(PARTITIONS) + 8, "{} after reopening", fds() - before);
-    assert_eq!(log.log_end_offset(PARTITIONS - 1), 2, "recovered");
+    log.close().unwrap();
 }
 
 #[test]
