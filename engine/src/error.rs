@@ -174,7 +174,7 @@ pub enum Error {
     /// engine raised its soft limit to the hard one. Checked when the log opens (one descriptor per
     /// partition and replica, plus headroom), so a run never meets EMFILE half-way.
     #[error(
-        "topic {topic}: {partitions} partitions x {replicas} replicas need about {needed} file descriptors          ({open} already open, one per partition and replica, and headroom) but RLIMIT_NOFILE allows {limit}          (hard limit {hard}): raise the limit (ulimit -n, systemd LimitNOFILE=) or use fewer partitions"
+        "topic {topic}: {partitions} partitions x {replicas} replicas need about {needed} file descriptors ({open} already open, one per partition and replica, and headroom) but RLIMIT_NOFILE allows {limit} (hard limit {hard}): raise the limit (ulimit -n, systemd LimitNOFILE=) or use fewer partitions"
     )]
     DescriptorLimit {
         /// The topic being opened.
