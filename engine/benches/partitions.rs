@@ -10,9 +10,9 @@
 //! Criterion reports records/s (= batches/s). After each case the bench prints the process's CPU
 //! time per batch (user + system, all threads, from getrusage) over the measured iterations.
 //!
-//! 10,000 partitions need about four descriptors each: the bench raises its soft RLIMIT_NOFILE to
-//! the hard limit, and where even that cannot hold them it says so and runs the largest count that
-//! fits (named in the case id). `KBENCH_BENCH_PARTITIONS=N` picks another count.
+//! A partition holds one descriptor (its active segment's): the bench raises its soft RLIMIT_NOFILE
+//! to the hard limit, and where even that cannot hold the partitions it says so and runs the
+//! largest count that fits (named in the case id). `KBENCH_BENCH_PARTITIONS=N` picks another count.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kbench_engine::io::IoBackendKind;
-use kbench_engine::log::{LogConfig, TopicLog};
+use kbench_engine::log::{LogConfig, TopicLog, descriptor_limit, open_descriptors, raise_descriptor_limit};
 use kbench_engine::producer::{Acks, Producer, ProducerConfig, ProducerRecord};
 use kbench_engine::record::RECORD_BATCH_OVERHEAD;
 
@@ -43,21 +43,12 @@ fn cpu_time() -> Duration {
 
 /// Raises the soft descriptor limit to the hard one; returns the limit in force.
 fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit read and write one `rlimit` we own.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur
-    }
+    raise_descriptor_limit();
+    descriptor_limit().unwrap_or(1024)
 }
 
 fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0)
+    open_descriptors().unwrap_or(0)
 }
 
 /// Descriptors one partition of an open log holds, measured on a small log.

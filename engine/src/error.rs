@@ -170,6 +170,29 @@ pub enum Error {
         cause: Box<Error>,
     },
 
+    /// A topic needs more file descriptors than the process may open: RLIMIT_NOFILE, after the
+    /// engine raised its soft limit to the hard one. Checked when the log opens (one descriptor per
+    /// partition and replica, plus headroom), so a run never meets EMFILE half-way.
+    #[error(
+        "topic {topic}: {partitions} partitions x {replicas} replicas need about {needed} file descriptors ({open} already open, one per partition and replica, and headroom) but RLIMIT_NOFILE allows {limit} (hard limit {hard}): raise the limit (ulimit -n, systemd LimitNOFILE=) or use fewer partitions"
+    )]
+    DescriptorLimit {
+        /// The topic being opened.
+        topic: String,
+        /// Its partition count.
+        partitions: u32,
+        /// Replicas of each partition (replication.factor).
+        replicas: u32,
+        /// Descriptors the process would hold with the topic open.
+        needed: u64,
+        /// Descriptors open before the topic.
+        open: u64,
+        /// The soft RLIMIT_NOFILE in force.
+        limit: u64,
+        /// The hard RLIMIT_NOFILE.
+        hard: u64,
+    },
+
     /// The partition index is not in the topic.
     #[error("unknown partition {partition} (topic has {partitions})")]
     UnknownPartition {

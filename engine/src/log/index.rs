@@ -1,10 +1,13 @@
 //! The sparse `.index` (i32 relativeOffset, i32 position) and `.timeindex` (i64 timestamp,
 //! i32 relativeOffset) of a segment, big-endian, as Kafka writes them.
 //!
-//! Entries are kept in memory for lookups and written to the preallocated file as they are added;
-//! the file is trimmed to its entries when the segment rolls or the log closes.
+//! Entries are kept in memory for lookups; the file holds no descriptor. A new index file is
+//! created preallocated to segment.index.bytes (as Kafka's are), and its entries are written, the
+//! file cut to them, when the segment rolls or the log closes ([`Index::flush`]). Until then a crash
+//! leaves the active index unwritten, which changes nothing: recovery always rebuilds the active
+//! segment's indexes from its batches, and inactive segments' indexes were written at their roll.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +22,11 @@ pub(crate) const TIME_ENTRY: usize = 12;
 #[derive(Debug)]
 pub(crate) struct Index<E> {
     path: PathBuf,
-    file: File,
     entries: Vec<E>,
     max_entries: usize,
     entry_size: usize,
+    /// The file does not hold exactly `entries` (new entries, or still preallocated).
+    dirty: bool,
 }
 
 /// An offset index entry.
@@ -73,10 +77,10 @@ impl Entry for TimeEntry {
 }
 
 impl<E: Entry> Index<E> {
-    /// Creates (truncating) an index file preallocated to `max_bytes` rounded down to whole entries.
+    /// Creates (truncating) an index file preallocated to `max_bytes` rounded down to whole entries,
+    /// and closes it: entries are written by [`Index::flush`].
     pub(crate) fn create(path: &Path, max_bytes: u32) -> Result<Self> {
         let file = OpenOptions::new()
-            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
@@ -84,24 +88,24 @@ impl<E: Entry> Index<E> {
             .map_err(|e| Error::io("create index", path, e))?;
         let max_entries = (max_bytes as usize / E::SIZE).max(1);
         file.set_len((max_entries * E::SIZE) as u64).map_err(|e| Error::io("preallocate index", path, e))?;
-        Ok(Index { path: path.to_path_buf(), file, entries: Vec::new(), max_entries, entry_size: E::SIZE })
+        Ok(Index { path: path.to_path_buf(), entries: Vec::new(), max_entries, entry_size: E::SIZE, dirty: true })
     }
 
-    /// Opens an existing (trimmed) index file and reads its entries; `None` when the file is missing.
-    /// The entries are not validated here: the caller's sanity check decides whether to rebuild.
+    /// Reads an existing (trimmed) index file's entries; `None` when the file is missing or not a
+    /// whole number of entries. The entries are not validated here: the caller's sanity check decides
+    /// whether to rebuild.
     pub(crate) fn load(path: &Path, max_bytes: u32) -> Result<Option<Self>> {
-        let file = match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(f) => f,
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("open index", path, e)),
+            Err(e) => return Err(Error::io("read index", path, e)),
         };
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read index", path, e))?;
         if bytes.len() % E::SIZE != 0 {
             return Ok(None);
         }
         let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
         let max_entries = (max_bytes as usize / E::SIZE).max(1).max(entries.len());
-        Ok(Some(Index { path: path.to_path_buf(), file, entries, max_entries, entry_size: E::SIZE }))
+        Ok(Some(Index { path: path.to_path_buf(), entries, max_entries, entry_size: E::SIZE, dirty: false }))
     }
 
     /// The entries, oldest first.
@@ -118,24 +122,36 @@ impl<E: Entry> Index<E> {
         self.entries.last()
     }
 
-    /// Adds an entry and writes it to the file.
-    pub(crate) fn append(&mut self, entry: E) -> Result<()> {
+    /// Adds an entry (written to the file by the next [`Index::flush`]).
+    pub(crate) fn append(&mut self, entry: E) {
         if self.is_full() {
-            return Ok(());
+            return;
         }
-        let mut buf = [0u8; 16];
-        entry.encode(&mut buf);
-        let at = (self.entries.len() * self.entry_size) as u64;
-        self.file.write_all_at(&buf[..E::SIZE], at).map_err(|e| Error::io("write index", &self.path, e))?;
         self.entries.push(entry);
-        Ok(())
+        self.dirty = true;
     }
 
-    /// Cuts the file to its entries (on roll and close).
-    pub(crate) fn trim(&self) -> Result<()> {
-        self.file
-            .set_len((self.entries.len() * self.entry_size) as u64)
-            .map_err(|e| Error::io("trim index", &self.path, e))
+    /// Writes the entries and cuts the file to them (on roll and close), unless the file already
+    /// holds exactly them. Opens the file for the write only.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let mut bytes = vec![0u8; self.entries.len() * self.entry_size];
+        for (e, out) in self.entries.iter().zip(bytes.chunks_exact_mut(self.entry_size)) {
+            e.encode(out);
+        }
+        // Written over the old bytes, then cut: never an empty file in between.
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(|e| Error::io("open index", &self.path, e))?;
+        file.write_all_at(&bytes, 0).map_err(|e| Error::io("write index", &self.path, e))?;
+        file.set_len(bytes.len() as u64).map_err(|e| Error::io("trim index", &self.path, e))?;
+        self.dirty = false;
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> &Path {

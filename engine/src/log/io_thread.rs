@@ -41,6 +41,11 @@ use crate::io::{Backend, Completion, Waker};
 /// Most requests one round takes, so acknowledgements keep flowing under sustained load.
 const MAX_ROUND: usize = 4096;
 
+/// Most descriptors opened for fsyncs in flight at once (directories, segments rolled since their
+/// write): a flush of many partitions opens them in waves, within the descriptor budget
+/// (`descriptors.rs` counts these as headroom).
+pub(crate) const SYNC_OPENS_IN_FLIGHT: usize = 64;
+
 pub(crate) enum Request {
     /// `follower`: the batch comes from the leader; its offsets and stamps are kept.
     Append {
@@ -80,8 +85,12 @@ struct SyncGroup {
     pending: usize,
     error: Option<Error>,
     waiters: Vec<Waiter>,
-    /// The files being synced (kept open until done), for the error's path.
+    /// The files being synced, for the error's path.
     targets: Vec<SyncTarget>,
+    /// Their descriptors, kept open until every fsync of the group completed.
+    _files: Vec<Arc<std::fs::File>>,
+    /// How many of those were opened for this fsync (counted in `State::sync_opens`).
+    opened: usize,
 }
 
 enum Op {
@@ -144,6 +153,8 @@ struct State {
     dirty: Vec<u32>,
     /// Partitions whose placement failed (O_DIRECT staging), to finish through the failure path.
     failing: Vec<u32>,
+    /// Descriptors opened for the fsyncs in flight (bounded by [`SYNC_OPENS_IN_FLIGHT`]).
+    sync_opens: usize,
 }
 
 impl State {
@@ -172,6 +183,7 @@ impl IoThread {
             sync_errors: Vec::new(),
             dirty: Vec::new(),
             failing: Vec::new(),
+            sync_opens: 0,
         };
         let tick =
             self.flush_ms.map_or(self.retention_check, |ms| Duration::from_millis(ms.max(1)).min(self.retention_check));
@@ -504,6 +516,11 @@ impl IoThread {
             if !pio.sync_wanted || pio.sync_in_flight.is_some() {
                 continue;
             }
+            let to_open = self.lock(p as u32).unsynced_to_open();
+            if to_open > 0 && st.sync_opens > 0 && st.sync_opens + to_open > SYNC_OPENS_IN_FLIGHT {
+                // Waits (still wanted) for fsyncs in flight to give their descriptors back.
+                continue;
+            }
             pio.sync_wanted = false;
             let files = self.lock(p as u32).take_unsynced();
             let waiters = std::mem::take(&mut st.io[p].waiters);
@@ -518,19 +535,41 @@ impl IoThread {
                 }
                 continue;
             }
+            let opened = files.iter().filter(|t| t.file.is_none()).count();
+            let fds = match files.iter().map(SyncTarget::open).collect::<Result<Vec<_>>>() {
+                Ok(fds) => fds,
+                Err(e) => {
+                    // As a failed fsync: the directory goes offline and the waiters fail.
+                    let e = self.go_offline(st, e);
+                    for w in waiters {
+                        (w.entry.done)(Err(e.clone()), w.entry.batch);
+                    }
+                    st.sync_errors.push(e);
+                    return;
+                }
+            };
             let group = st.next_token;
             st.next_token += 1;
-            for (i, t) in files.iter().enumerate() {
+            for (i, f) in fds.iter().enumerate() {
                 let token = st.next_token;
                 st.next_token += 1;
                 st.ops.insert(token, Op::Sync(group, i));
                 self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.backend.sync(token, t.file.as_raw_fd());
+                self.backend.sync(token, f.as_raw_fd());
             }
             st.io[p].sync_in_flight = Some(group);
+            st.sync_opens += opened;
             st.groups.insert(
                 group,
-                SyncGroup { partition: p as u32, pending: files.len(), error: None, waiters, targets: files },
+                SyncGroup {
+                    partition: p as u32,
+                    pending: files.len(),
+                    error: None,
+                    waiters,
+                    targets: files,
+                    _files: fds,
+                    opened,
+                },
             );
         }
     }
@@ -547,6 +586,7 @@ impl IoThread {
             return;
         }
         let Some(g) = st.groups.remove(&group) else { return };
+        st.sync_opens -= g.opened;
         let pio = &mut st.io[g.partition as usize];
         pio.sync_in_flight = None;
         // Batches written while this fsync ran are acknowledged in order after the next one.

@@ -4,13 +4,15 @@
 //! `<data_dir>/<topic>-<partition>/` holds segments named by their base offset (20 digits): `.log`
 //! (batches back to back), `.index` (sparse offset -> position) and `.timeindex` (sparse timestamp ->
 //! offset), preallocated and trimmed on roll, exactly as a Kafka broker keeps them, so Kafka's tools
-//! read them. [`TopicLog::append`] queues a finished batch for the I/O thread ([`io_thread`]), which
+//! read them. Only each partition's active segment holds a descriptor (`descriptors.rs`).
+//! [`TopicLog::append`] queues a finished batch for the I/O thread ([`io_thread`]), which
 //! assigns offsets, writes through the chosen [`io`](crate::io) backend, group-commits fsyncs by
 //! flush.messages, and calls back. Opening a log recovers it (torn tails cut, indexes rebuilt).
 //! With replication.factor > 1 each replica is a [`local`] log under `<data_dir>/broker-<id>/` and
 //! [`replication`] keeps followers, the ISR and the high watermark.
 
 mod config;
+mod descriptors;
 #[cfg(test)]
 mod failstop_tests;
 mod index;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use config::LogConfig;
+pub use descriptors::{descriptor_limit, open_descriptors, raise_descriptor_limit};
 use local::LocalLog;
 use notify::DataNotify;
 pub use replication::ReplicaStatus;
@@ -125,6 +128,7 @@ impl TopicLog {
         if config.min_insync_replicas == 0 {
             return Err(Error::config("min.insync.replicas", "must be at least 1"));
         }
+        descriptors::check_fits(topic, partitions, rf)?;
         let notify = Arc::new(DataNotify::default());
         if rf == 1 {
             let local = LocalLog::open(data_dir, topic, partitions, config, Arc::clone(&notify), backend(0))?;

@@ -33,11 +33,24 @@ pub(crate) struct Placed {
     pub log_append_time_ms: i64,
 }
 
-/// A file an fsync must cover, with its path for the error if the fsync fails.
+/// A file an fsync must cover, with its path for the error if the fsync fails. `file` is the
+/// handle of the segment being written; without one (the directory, a segment rolled since) the
+/// I/O thread opens `path` for the fsync and closes it after, so that no descriptor is held for
+/// it meanwhile (an fdatasync through any descriptor of a file covers every write to it).
 #[derive(Debug)]
 pub(crate) struct SyncTarget {
-    pub file: Arc<File>,
+    pub file: Option<Arc<File>>,
     pub path: PathBuf,
+}
+
+impl SyncTarget {
+    /// The descriptor to fsync through: the held one, else `path` opened read-only.
+    pub(crate) fn open(&self) -> Result<Arc<File>> {
+        match &self.file {
+            Some(f) => Ok(Arc::clone(f)),
+            None => File::open(&self.path).map(Arc::new).map_err(|e| Error::io("open for fdatasync", &self.path, e)),
+        }
+    }
 }
 
 /// What the log decided for an incoming batch.
@@ -73,7 +86,7 @@ pub(crate) struct PartitionLog {
     /// Files written since the last fsync was started (a roll leaves two), plus the directory after
     /// a segment was created (its new entry must be durable too).
     pub(super) unsynced: Vec<SyncTarget>,
-    dir_file: Option<Arc<File>>,
+    /// The directory's fsync is due (a segment was created in it); it is opened for that fsync only.
     pub(super) dir_unsynced: bool,
 }
 
@@ -87,7 +100,6 @@ impl PartitionLog {
     ) -> Self {
         let next_offset = segments.last().map_or(0, |s| s.next_offset);
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
-        let dir_file = File::open(&dir).ok().map(Arc::new);
         PartitionLog {
             name,
             dir,
@@ -102,7 +114,6 @@ impl PartitionLog {
             producers,
             unflushed_records: 0,
             unsynced: Vec::new(),
-            dir_file,
             // The first fsync after opening also covers the directory: opening may have created it
             // and the first segment.
             dir_unsynced: true,
@@ -220,6 +231,16 @@ impl PartitionLog {
             let base = self.active().base_offset;
             self.trim_padding(base)?;
         }
+        // The old segment's descriptor goes (writes in flight hold their own); a pending fsync of it
+        // opens it again.
+        let old = self.active();
+        old.deactivate()?;
+        let old_path = old.path.clone();
+        for t in &mut self.unsynced {
+            if t.path == old_path {
+                t.file = None;
+            }
+        }
         let segment = Segment::create(&self.dir, base_offset, &self.config, now_ms)?;
         self.segments.push(segment);
         self.dir_unsynced = true;
@@ -230,6 +251,7 @@ impl PartitionLog {
     /// waits for [`PartitionLog::expose`] after the fsync that covers it).
     pub(crate) fn commit(&mut self, placed: &Placed, visible: bool) -> Result<()> {
         let interval = self.config.index_interval_bytes;
+        let active = self.segments.last().is_some_and(|s| s.base_offset == placed.segment_base);
         let Some(segment) = self.segments.iter_mut().rev().find(|s| s.base_offset == placed.segment_base) else {
             return Err(Error::io(
                 "commit a write",
@@ -241,7 +263,7 @@ impl PartitionLog {
             // Nothing reaches the disk with `discard`, index files included.
             segment.next_offset = placed.header.last_offset() + 1;
         } else {
-            segment.record_append(placed.position, &placed.header, interval)?;
+            segment.record_append(placed.position, &placed.header, interval);
         }
         segment.size = placed.position + placed.header.size_in_bytes() as u64;
         self.written_end = placed.header.last_offset() + 1;
@@ -250,8 +272,14 @@ impl PartitionLog {
         }
         self.last_epoch = placed.header.partition_leader_epoch;
         self.unflushed_records += placed.header.records_count.max(0) as u64;
-        if !self.unsynced.iter().any(|t| Arc::ptr_eq(&t.file, &placed.file)) {
-            self.unsynced.push(SyncTarget { file: Arc::clone(&placed.file), path: placed.path.clone() });
+        let pending = self.unsynced.iter().any(|t| match &t.file {
+            Some(f) => Arc::ptr_eq(f, &placed.file),
+            None => t.path.as_os_str() == placed.path.as_os_str(),
+        });
+        if !pending {
+            // A write to a segment rolled since holds no descriptor for its fsync.
+            let file = active.then(|| Arc::clone(&placed.file));
+            self.unsynced.push(SyncTarget { file, path: placed.path.clone() });
         }
         Ok(())
     }
@@ -268,11 +296,14 @@ impl PartitionLog {
         let mut files = std::mem::take(&mut self.unsynced);
         if self.dir_unsynced {
             self.dir_unsynced = false;
-            if let Some(file) = &self.dir_file {
-                files.push(SyncTarget { file: Arc::clone(file), path: self.dir.clone() });
-            }
+            files.push(SyncTarget { file: None, path: self.dir.clone() });
         }
         files
+    }
+
+    /// How many descriptors [`PartitionLog::take_unsynced`]'s targets would open for their fsync.
+    pub(crate) fn unsynced_to_open(&self) -> usize {
+        self.unsynced.iter().filter(|t| t.file.is_none()).count() + usize::from(self.dir_unsynced)
     }
 
     /// Whether anything written is not covered by an fsync started since.
@@ -288,19 +319,18 @@ impl PartitionLog {
 
     /// Cuts `segment_base`'s file to its logical size (preallocation, O_DIRECT block padding).
     pub(crate) fn trim_padding(&self, segment_base: i64) -> Result<()> {
-        if let Some(s) = self.segments.iter().find(|s| s.base_offset == segment_base) {
-            let len = s.file.metadata().map_err(|e| Error::io("stat segment", &s.path, e))?.len();
-            if len > s.reserved {
-                s.file.set_len(s.reserved).map_err(|e| Error::io("trim preallocated segment", &s.path, e))?;
-            }
+        if let Some(s) = self.segments.iter().find(|s| s.base_offset == segment_base)
+            && s.file_len()? > s.reserved
+        {
+            s.truncate_file(s.reserved, "trim preallocated segment")?;
         }
         Ok(())
     }
 
-    /// Seals the active segment's indexes (close).
+    /// Writes the active segment's indexes, trimmed to their entries (close).
     pub(crate) fn close(&mut self) -> Result<()> {
         let active = self.active();
-        active.offset_index.trim()?;
-        active.time_index.trim()
+        active.offset_index.flush()?;
+        active.time_index.flush()
     }
 }

@@ -21,15 +21,13 @@ impl PartitionLog {
         let end_offset = end;
         let idx = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
         for segment in &self.segments[idx..] {
-            let Some(start) = segment.find_position(offset.max(segment.base_offset))? else { continue };
+            let file = segment.reader()?;
+            let Some(start) = segment.find_position(&file, offset.max(segment.base_offset))? else { continue };
             let mut end = start;
             let mut first = None;
             let mut header = [0u8; RECORD_BATCH_OVERHEAD];
             while end + RECORD_BATCH_OVERHEAD as u64 <= segment.size {
-                segment
-                    .file
-                    .read_exact_at(&mut header, end)
-                    .map_err(|e| Error::io("read segment", &segment.path, e))?;
+                file.read_exact_at(&mut header, end).map_err(|e| Error::io("read segment", &segment.path, e))?;
                 let h = BatchHeader::parse(&header, end, usize::MAX)?;
                 let size = h.size_in_bytes() as u64;
                 if h.base_offset >= end_offset
@@ -42,7 +40,7 @@ impl PartitionLog {
                 end += size;
             }
             let mut bytes = vec![0u8; (end - start) as usize];
-            segment.file.read_exact_at(&mut bytes, start).map_err(|e| Error::io("read segment", &segment.path, e))?;
+            file.read_exact_at(&mut bytes, start).map_err(|e| Error::io("read segment", &segment.path, e))?;
             return Ok((bytes, first.unwrap_or(offset)));
         }
         Ok((Vec::new(), offset))
@@ -57,8 +55,9 @@ impl PartitionLog {
                 continue;
             }
             let from_rel = segment.time_index.lookup(timestamp);
-            let from = segment.find_position(segment.base_offset + i64::from(from_rel))?.unwrap_or(0);
-            let (batches, _, _) = scan(&segment.file, &segment.path, from, segment.size)?;
+            let file = segment.reader()?;
+            let from = segment.find_position(&file, segment.base_offset + i64::from(from_rel))?.unwrap_or(0);
+            let (batches, _, _) = scan(&file, &segment.path, from, segment.size)?;
             if let Some(b) = batches.iter().find(|b| b.header.max_timestamp >= timestamp) {
                 return Ok(Some(b.header.base_offset.max(self.log_start_offset)));
             }

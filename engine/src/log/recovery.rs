@@ -9,7 +9,7 @@
 //! invalid batch, both indexes rebuilt. After a cut every later segment is deleted: they would follow
 //! a hole (Kafka does the same).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use super::partition::PartitionLog;
 use super::producer_state::ProducerState;
-use super::segment::{Segment, file_name};
+use super::segment::{Segment, file_name, open_read_write};
 use crate::error::{Error, Result};
 use crate::record::{BatchHeader, RECORD_BATCH_OVERHEAD, compute_crc};
 
@@ -73,7 +73,7 @@ pub(crate) fn scan(
 
 /// Opens a segment file for reading and writing, with its length.
 fn open_log_file(path: &Path) -> Result<(File, u64)> {
-    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io("open segment", path, e))?;
+    let file = open_read_write(path)?;
     let len = file.metadata().map_err(|e| Error::io("stat segment", path, e))?.len();
     Ok((file, len))
 }
@@ -95,9 +95,9 @@ impl Segment {
         }
         let offset_index = Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
         let time_index = Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
-        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, config, now_ms)?;
+        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
         for b in &batches {
-            segment.record_append(b.position, &b.header, config.index_interval_bytes)?;
+            segment.record_append(b.position, &b.header, config.index_interval_bytes);
         }
         segment.size = valid_end;
         segment.reserved = valid_end;
@@ -126,7 +126,7 @@ impl Segment {
         if problem.is_some() || end != len || tail.last().map(|b| b.header.last_offset() + 1) != Some(next_base) {
             return Ok(None);
         }
-        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, config, now_ms)?;
+        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
         segment.size = len;
         segment.reserved = len;
         segment.next_offset = next_base;
@@ -235,6 +235,12 @@ impl PartitionLog {
         if segments.is_empty() {
             segments.push(Segment::create(&dir, 0, &config, now_ms)?);
         }
+        // Only the active segment keeps a descriptor; the others' indexes are written if rebuilt.
+        let last = segments.len() - 1;
+        for s in &mut segments[..last] {
+            s.deactivate()?;
+        }
+        segments[last].activate(&config)?;
         let mut log = PartitionLog::from_segments(dir, name, config, segments, producers);
         log.last_epoch = last_epoch;
         Ok(log)

@@ -26,6 +26,8 @@ impl PartitionLog {
             // Later segments start where this one ended: the log start moves before the files go, so a
             // reader never looks for the deleted segment.
             self.log_start_offset = self.segments[0].base_offset;
+            // A deleted file needs no fsync (and has no path left to open one through).
+            self.unsynced.retain(|t| t.path != segment.path);
             segment.delete()?;
             deleted += 1;
         }

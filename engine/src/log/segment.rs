@@ -1,4 +1,10 @@
 //! One segment: `<base offset>.log` with its `.index` and `.timeindex`.
+//!
+//! Descriptors: only the active segment holds one, for its writes (the O_DIRECT handle when
+//! direct_io is on, else the read-write one); index files hold none (see `index.rs`). Reads of a
+//! segment without a handle (an inactive one, or the active one under direct_io) open the file for
+//! the read and close it after ([`Segment::reader`]). A write still in flight keeps its own `Arc` of
+//! the handle, so dropping the segment's never closes a descriptor the kernel is writing through.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -21,10 +27,10 @@ pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
 pub(crate) struct Segment {
     pub base_offset: i64,
     pub path: PathBuf,
-    /// Read (and, without O_DIRECT, write) handle.
-    pub file: Arc<File>,
-    /// The O_DIRECT write handle when `direct_io` is on.
-    pub direct: Option<Arc<File>>,
+    /// The read-write handle: held by the active segment without direct_io, and during opening.
+    file: Option<Arc<File>>,
+    /// The O_DIRECT write handle of the active segment when `direct_io` is on.
+    direct: Option<Arc<File>>,
     /// Bytes written and readable.
     pub size: u64,
     /// Bytes handed to the I/O thread's pipeline (>= size while writes are in flight).
@@ -38,6 +44,18 @@ pub(crate) struct Segment {
     pub next_offset: i64,
     /// Wall-clock ms of the segment's creation (segment.ms counts from here).
     pub created_ms: i64,
+}
+
+/// Opens an existing segment file for reading and writing.
+pub(crate) fn open_read_write(path: &Path) -> Result<File> {
+    OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io("open segment", path, e))
+}
+
+/// Consumers read segments front to back: asks for the kernel's larger sequential readahead.
+/// Advice only; a filesystem that ignores it changes nothing.
+fn advise_sequential(file: &File) {
+    // SAFETY: posix_fadvise reads no memory of ours; the fd is open for the call's duration.
+    let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
 }
 
 /// Opens `path` for O_DIRECT writes.
@@ -66,28 +84,26 @@ impl Segment {
         }
         let offset_index = Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
         let time_index = Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
-        Self::with(file, path, base_offset, offset_index, time_index, config, now_ms)
+        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
+        segment.activate(config)?;
+        Ok(segment)
     }
 
-    /// A segment over an open `.log` and its indexes, with no batches accounted yet.
+    /// A segment over an open `.log` and its indexes, with no batches accounted yet. It keeps the
+    /// handle until [`Segment::activate`] or [`Segment::deactivate`].
     pub(super) fn with(
         file: File,
         path: PathBuf,
         base_offset: i64,
         offset_index: Index<OffsetEntry>,
         time_index: Index<TimeEntry>,
-        config: &LogConfig,
         now_ms: i64,
-    ) -> Result<Self> {
-        let direct = if config.direct_io { Some(Arc::new(open_direct(&path)?)) } else { None };
-        // Consumers read segments front to back: ask for the kernel's larger sequential readahead.
-        // Advice only; a filesystem that ignores it changes nothing.
-        // SAFETY: posix_fadvise reads no memory of ours; the fd is open for the call's duration.
-        let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
-        Ok(Segment {
+    ) -> Self {
+        advise_sequential(&file);
+        Segment {
             base_offset,
-            file: Arc::new(file),
-            direct,
+            file: Some(Arc::new(file)),
+            direct: None,
             size: 0,
             reserved: 0,
             offset_index,
@@ -98,12 +114,58 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             next_offset: base_offset,
             created_ms: now_ms,
-        })
+        }
     }
 
-    /// The handle writes go through.
+    /// The segment becomes the one written: with direct_io its O_DIRECT handle replaces the
+    /// buffered one (one descriptor per active segment either way).
+    pub(super) fn activate(&mut self, config: &LogConfig) -> Result<()> {
+        if config.direct_io && self.direct.is_none() {
+            self.direct = Some(Arc::new(open_direct(&self.path)?));
+            self.file = None;
+        } else if !config.direct_io && self.file.is_none() {
+            self.file = Some(Arc::new(open_read_write(&self.path)?));
+        }
+        Ok(())
+    }
+
+    /// The segment is no longer written: its index files are written out and its handles dropped
+    /// (reads reopen it). Writes still in flight keep their own handle.
+    pub(super) fn deactivate(&mut self) -> Result<()> {
+        self.offset_index.flush()?;
+        self.time_index.flush()?;
+        self.file = None;
+        self.direct = None;
+        Ok(())
+    }
+
+    /// The handle writes go through (the active segment's).
     pub(crate) fn write_file(&self) -> &Arc<File> {
-        self.direct.as_ref().unwrap_or(&self.file)
+        self.direct.as_ref().or(self.file.as_ref()).expect("the active segment holds a write handle")
+    }
+
+    /// A handle to read through: the segment's own, else the file opened read-only for this read.
+    pub(crate) fn reader(&self) -> Result<Arc<File>> {
+        if let Some(f) = &self.file {
+            return Ok(Arc::clone(f));
+        }
+        let file = File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))?;
+        advise_sequential(&file);
+        Ok(Arc::new(file))
+    }
+
+    /// ftruncate of the segment file to `len` bytes, through a handle it holds or by opening it.
+    pub(crate) fn truncate_file(&self, len: u64, operation: &'static str) -> Result<()> {
+        let file = match self.file.as_ref().or(self.direct.as_ref()) {
+            Some(f) => Arc::clone(f),
+            None => Arc::new(open_read_write(&self.path)?),
+        };
+        file.set_len(len).map_err(|e| Error::io(operation, &self.path, e))
+    }
+
+    /// The segment file's length on disk (preallocation and O_DIRECT padding included).
+    pub(crate) fn file_len(&self) -> Result<u64> {
+        std::fs::metadata(&self.path).map(|m| m.len()).map_err(|e| Error::io("stat segment", &self.path, e))
     }
 
     /// Whether a batch of `batch_len` bytes must go to a new segment (Kafka's shouldRoll).
@@ -120,7 +182,7 @@ impl Segment {
 
     /// Bookkeeping after a batch at `position` was written: sparse index entries every
     /// index.interval.bytes (LogSegment.append), timestamps, next offset.
-    pub(crate) fn record_append(&mut self, position: u64, header: &BatchHeader, interval: u32) -> Result<()> {
+    pub(crate) fn record_append(&mut self, position: u64, header: &BatchHeader, interval: u32) {
         let last_offset = header.last_offset();
         if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
@@ -130,33 +192,32 @@ impl Segment {
             self.offset_index.append(OffsetEntry {
                 relative_offset: (last_offset - self.base_offset) as i32,
                 position: position as i32,
-            })?;
+            });
             let newer = self.time_index.last().is_none_or(|t| self.max_timestamp > t.timestamp);
             if newer {
                 self.time_index.append(TimeEntry {
                     timestamp: self.max_timestamp,
                     relative_offset: (self.offset_of_max_timestamp - self.base_offset) as i32,
-                })?;
+                });
             }
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += header.size_in_bytes() as u64;
         self.next_offset = last_offset + 1;
-        Ok(())
     }
 
     /// The segment stops being active: a last time index entry for its largest timestamp (so
     /// retention.ms finds it after a restart, as Kafka's onBecomeInactiveSegment ensures), and both
-    /// index files trimmed to their entries.
+    /// index files written and trimmed to their entries.
     pub(crate) fn seal(&mut self) -> Result<()> {
         if self.max_timestamp >= 0 && self.time_index.last().is_none_or(|t| self.max_timestamp > t.timestamp) {
             self.time_index.append(TimeEntry {
                 timestamp: self.max_timestamp,
                 relative_offset: (self.offset_of_max_timestamp - self.base_offset) as i32,
-            })?;
+            });
         }
-        self.offset_index.trim()?;
-        self.time_index.trim()
+        self.offset_index.flush()?;
+        self.time_index.flush()
     }
 
     /// Removes the segment's three files (retention).
@@ -173,13 +234,14 @@ impl Segment {
 
     /// Batch start positions from `from_position` whose batches end after `offset`: the position of
     /// the batch holding `offset`, scanning forward from the index's hint.
-    pub(crate) fn find_position(&self, offset: i64) -> Result<Option<u64>> {
+    /// `file` is the segment's, from [`Segment::reader`].
+    pub(crate) fn find_position(&self, file: &File, offset: i64) -> Result<Option<u64>> {
         let hint =
             u64::from(self.offset_index.lookup((offset - self.base_offset).clamp(0, i64::from(i32::MAX)) as i32));
         let mut pos = hint.min(self.size);
         let mut header = [0u8; RECORD_BATCH_OVERHEAD];
         while pos + RECORD_BATCH_OVERHEAD as u64 <= self.size {
-            self.file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", &self.path, e))?;
+            file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", &self.path, e))?;
             let h = BatchHeader::parse(&header, pos, usize::MAX)?;
             if h.last_offset() >= offset {
                 return Ok(Some(pos));

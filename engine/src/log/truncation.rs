@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::partition::{PartitionLog, SyncTarget};
 use super::recovery::scan;
 use super::segment::Segment;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl PartitionLog {
     /// Cuts the log back so that it ends before `offset` (at a batch boundary). Nothing may be in
@@ -21,18 +21,19 @@ impl PartitionLog {
         // cut when everything goes).
         while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset >= offset) {
             if let Some(s) = self.segments.pop() {
-                self.unsynced.retain(|t| !Arc::ptr_eq(&t.file, s.write_file()));
+                self.unsynced.retain(|t| t.path != s.path);
                 s.delete()?;
             }
         }
         let active = self.segments.pop().expect("a log always has an active segment");
-        self.unsynced.retain(|t| !Arc::ptr_eq(&t.file, active.write_file()));
-        let (batches, _, _) = scan(&active.file, &active.path, 0, active.size)?;
+        self.unsynced.retain(|t| t.path != active.path);
+        let (batches, _, _) = scan(&*active.reader()?, &active.path, 0, active.size)?;
         let cut = batches.iter().find(|b| b.header.last_offset() >= offset).map_or(active.size, |b| b.position);
-        active.file.set_len(cut).map_err(|e| Error::io("truncate segment", &active.path, e))?;
+        active.truncate_file(cut, "truncate segment")?;
         let base = active.base_offset;
         drop(active);
-        let (segment, kept, _) = Segment::recover(&self.dir, base, &self.config, now_ms)?;
+        let (mut segment, kept, _) = Segment::recover(&self.dir, base, &self.config, now_ms)?;
+        segment.activate(&self.config)?;
         self.producers = Default::default();
         self.last_epoch = kept.last().map_or(-1, |b| b.header.partition_leader_epoch);
         for b in &kept {
@@ -42,7 +43,7 @@ impl PartitionLog {
         self.high_watermark = segment.next_offset;
         self.written_end = segment.next_offset;
         self.log_start_offset = self.log_start_offset.min(segment.base_offset);
-        self.unsynced.push(SyncTarget { file: Arc::clone(segment.write_file()), path: segment.path.clone() });
+        self.unsynced.push(SyncTarget { file: Some(Arc::clone(segment.write_file())), path: segment.path.clone() });
         self.segments.push(segment);
         self.dir_unsynced = true;
         Ok(())

@@ -13,10 +13,10 @@ use super::ledger::Ledger;
 use super::phase::Phase;
 use super::plan::CasePlan;
 use super::worker::{self, Worker, WorkerReport};
-use crate::metrics::{CaseMetrics, Measured, ThreadSample, cpu_time};
+use crate::metrics::{CaseMetrics, Measured, ThreadSample, cpu_time, rss_bytes};
 use crate::progress::Progress;
-use crate::results::schema::RoleCpu;
 use crate::results::schema::{CaseFiles, CaseStatus, ConsumerSummary, ReplicationSummary};
+use crate::results::schema::{ProcessSummary, RoleCpu};
 use crate::results::{CaseWriter, RunDir};
 
 /// How often the control thread collects an interval (the .hlog and CSV resolution).
@@ -44,6 +44,8 @@ pub(crate) struct CaseOutcome {
     /// The harness's own cost per record for this case's records (the worker loop against a
     /// backend that does nothing), nanoseconds.
     pub harness_ns_per_record: f64,
+    /// Memory and descriptors at the phase's end, the backend's open and close times.
+    pub process: ProcessSummary,
 }
 
 /// Runs `plan` on the backend `open` makes.
@@ -65,7 +67,9 @@ pub(crate) fn run_case<B: Backend>(
         epoch,
     };
     let metrics = Arc::clone(&shared.metrics);
+    let opening = Instant::now();
     let mut backend = open(&shared)?;
+    let open_sec = opening.elapsed().as_secs_f64();
 
     // The schedule starts once the backend is up (a consumer group takes a while to form).
     let start = Instant::now();
@@ -127,6 +131,13 @@ pub(crate) fn run_case<B: Backend>(
     let stopped = Instant::now();
     // Engine threads are sampled while the producer still runs (they end when it closes).
     let mut threads = ThreadSample::take().since(&threads_start);
+    let mut process = ProcessSummary {
+        rss_bytes: rss_bytes().unwrap_or(0),
+        open_fds: kbench_engine::log::open_descriptors().unwrap_or(0),
+        fd_limit: kbench_engine::log::descriptor_limit().unwrap_or(0),
+        open_sec,
+        close_sec: 0.0,
+    };
     shared.stop.store(true, Ordering::Release);
     let mut sent = 0;
     let mut lag = Duration::ZERO;
@@ -137,6 +148,7 @@ pub(crate) fn run_case<B: Backend>(
         lag = lag.max(report.lag);
         worker_cpu += report.cpu;
     }
+    let closing = Instant::now();
     backend.stop_producing()?;
     // With a count the phase ends when the last record is delivered; with a duration, at the stop.
     let end = if plan.count.is_some() { Instant::now() } else { stopped };
@@ -148,6 +160,7 @@ pub(crate) fn run_case<B: Backend>(
     last.consumer_lag = backend.consumer_lag();
     writer.write_interval(last)?;
     let report = backend.finish(&shared, stopped.saturating_duration_since(measure_start))?;
+    process.close_sec = closing.elapsed().as_secs_f64();
     let measured = metrics.finish(end);
     let files = writer.finish(&measured)?;
     Ok(CaseOutcome {
@@ -166,5 +179,6 @@ pub(crate) fn run_case<B: Backend>(
         kafka: report.kafka,
         replication: report.replication,
         harness_ns_per_record,
+        process,
     })
 }

@@ -215,6 +215,7 @@ fn run_cases(
                 summary.kafka = outcome.kafka.clone();
                 summary.replication = outcome.replication.clone();
                 summary.threads = outcome.threads;
+                summary.process = outcome.process;
                 summary.harness = crate::results::schema::HarnessCost::new(
                     outcome.harness_ns_per_record,
                     plan.threads,

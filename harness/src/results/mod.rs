@@ -91,6 +91,7 @@ pub fn summarize(
         replication: None,
         harness: Default::default(),
         threads: Default::default(),
+        process: Default::default(),
     }
 }
 

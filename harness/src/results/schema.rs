@@ -193,6 +193,28 @@ pub struct Summary {
     /// The measured phase's CPU by thread role (engine threads and the harness's own).
     #[serde(default)]
     pub threads: ThreadsCpu,
+    /// The process's memory and descriptors at the measured phase's end, and the backend's open
+    /// and close times.
+    #[serde(default)]
+    pub process: ProcessSummary,
+}
+
+/// The whole kbench process's footprint in a case (engine and harness), and how long the backend
+/// took to open and close around it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProcessSummary {
+    /// Resident memory at the measured phase's end, bytes (VmRSS).
+    pub rss_bytes: u64,
+    /// Descriptors open at the measured phase's end (entries of /proc/self/fd).
+    pub open_fds: u64,
+    /// The soft RLIMIT_NOFILE then (the engine raises it to the hard limit when a log opens).
+    pub fd_limit: u64,
+    /// Seconds to open the backend before the warmup: for the embedded engine, creating or
+    /// recovering the topic's log and starting the producers (and consumers).
+    pub open_sec: f64,
+    /// Seconds from the producers' stop to the backend's report: for the embedded engine, draining
+    /// consumers and the audit if any, closing the log and removing its data.
+    pub close_sec: f64,
 }
 
 /// CPU seconds of the measured phase per thread role, from /proc/self/task (10 ms ticks). The
