@@ -145,7 +145,7 @@ impl Backend for Embedded {
                     .into_iter()
                     .map(|line| match fault_losses.iter().find(|f| f.fault == line) {
                         Some(f) => format!(
-                            "{line} (lost {} of {} acknowledged before it)",
+                            "{line} (lost {} of {} acknowledged by then)",
                             f.lost_acknowledged, f.acknowledged_before
                         ),
                         None => line,

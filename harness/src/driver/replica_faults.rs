@@ -3,8 +3,8 @@
 //! and at the end every fault is healed so the log can converge before it is audited. Replica
 //! faults (slow, stop, fail-leader) act on replication; disk faults (power-loss, fsync-failure,
 //! disk-full, slow-disk) on the brokers' simulated disks (`engine.io: sim`). Each fault's start
-//! keeps a copy of which records were acknowledged by then, so that the audit can say how many of
-//! them the log lost.
+//! keeps a copy of which records were acknowledged by the time it was applied, so that the audit
+//! can say how many of them the log lost.
 
 use std::time::Duration;
 
@@ -163,12 +163,14 @@ impl FaultRunner {
                     | Step::DiskFull { .. }
                     | Step::SlowDisk { .. }
             );
-            // Taken before the fault, so that it holds exactly what was acknowledged before it.
-            let acknowledged = if starts { ledger.map(Ledger::acknowledged_snapshot) } else { None };
             let what = match self.step(step, log)? {
                 Some(what) => what,
                 None => continue,
             };
+            // Taken once the step returned: acknowledgements racing with it count as before it (a
+            // power loss can still see the high watermark pass records its brokers had written
+            // but not fsynced, between the disks' cut and the brokers' stop).
+            let acknowledged = if starts { ledger.map(Ledger::acknowledged_snapshot) } else { None };
             let line = format!("{:.1}s {what}", at.as_secs_f64());
             log::info!("broker fault: {line}");
             if let Some(acknowledged) = acknowledged {

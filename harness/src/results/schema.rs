@@ -329,7 +329,7 @@ pub struct ReplicationSummary {
 pub struct FaultLoss {
     /// The fault as applied, `"<seconds>s <what>"`.
     pub fault: String,
-    /// Records acknowledged before it started.
+    /// Records acknowledged by the time it was applied (before it, or racing with it).
     pub acknowledged_before: u64,
     /// Of those, the ones missing from the log at the end of the case (after every fault healed).
     pub lost_acknowledged: u64,
