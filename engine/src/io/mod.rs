@@ -1,12 +1,14 @@
 //! I/O backends: how the log's I/O thread gets bytes onto the disk.
 //!
-//! One completion-based interface ([`Backend`]), three backends chosen by the topic's `io` setting:
+//! One completion-based interface ([`Backend`]), four backends chosen by the topic's `io` setting:
 //! - `io_uring` (default): writes and fsyncs are queued as SQEs and submitted together; the I/O
 //!   thread keeps many of them in flight and reaps completions while it places new batches.
 //! - `pwrite`: each operation runs as a `pwritev` / `fdatasync` system call at once and completes
 //!   immediately. Portable; used automatically, with a warning, when io_uring cannot be set up (old
 //!   kernel, seccomp, RLIMIT_MEMLOCK).
 //! - `discard`: accepts and throws away, so the threading core can be measured alone.
+//! - `sim`: `pwrite` plus a model of what each broker's disk made durable ([`powercut`]), so that
+//!   power loss, fsync failure, a full disk and a slow disk can be played over the log's own files.
 //!
 //! Waking: producers queue appends on a channel. While the I/O thread has operations in flight it
 //! sleeps in the ring (`io_uring_enter` waiting for one completion), not on the channel; a read of
@@ -18,7 +20,6 @@ mod direct;
 mod discard;
 #[cfg(test)]
 pub(crate) mod faulty;
-#[cfg(test)]
 pub(crate) mod powercut;
 mod pwrite;
 pub(crate) mod sim;
@@ -46,6 +47,8 @@ pub enum IoBackendKind {
     Pwrite,
     /// Nothing is written; offsets are still assigned and callbacks still fire.
     Discard,
+    /// `pwrite` over a model of durability (power loss drops what no fdatasync made durable).
+    Sim,
 }
 
 impl FromStr for IoBackendKind {
@@ -55,7 +58,8 @@ impl FromStr for IoBackendKind {
             "io_uring" => Ok(IoBackendKind::IoUring),
             "pwrite" => Ok(IoBackendKind::Pwrite),
             "discard" => Ok(IoBackendKind::Discard),
-            other => Err(Error::config("io", format!("`{other}` is not one of io_uring, pwrite, discard"))),
+            "sim" => Ok(IoBackendKind::Sim),
+            other => Err(Error::config("io", format!("`{other}` is not one of io_uring, pwrite, discard, sim"))),
         }
     }
 }
@@ -66,6 +70,7 @@ impl fmt::Display for IoBackendKind {
             IoBackendKind::IoUring => "io_uring",
             IoBackendKind::Pwrite => "pwrite",
             IoBackendKind::Discard => "discard",
+            IoBackendKind::Sim => "sim",
         })
     }
 }
@@ -109,11 +114,16 @@ pub(crate) trait Backend: Send {
 }
 
 /// Builds the backend `kind` names; io_uring falls back to pwrite with a warning when unavailable.
-pub(crate) fn backend(kind: IoBackendKind) -> Box<dyn Backend> {
-    match kind {
-        IoBackendKind::Discard => Box::new(discard::Discard::default()),
-        IoBackendKind::Pwrite => Box::new(pwrite::Pwrite::default()),
-        IoBackendKind::IoUring => match uring::Uring::new() {
+/// `sim` writes through `disk`, the broker's modelled disk (the caller makes one per broker).
+pub(crate) fn backend(kind: IoBackendKind, disk: Option<&std::sync::Arc<powercut::PowerCut>>) -> Box<dyn Backend> {
+    match (kind, disk) {
+        (IoBackendKind::Sim, Some(disk)) => Box::new(powercut::PowerCutBackend::new(std::sync::Arc::clone(disk))),
+        (IoBackendKind::Sim, None) => {
+            Box::new(powercut::PowerCutBackend::new(std::sync::Arc::new(powercut::PowerCut::default())))
+        }
+        (IoBackendKind::Discard, _) => Box::new(discard::Discard::default()),
+        (IoBackendKind::Pwrite, _) => Box::new(pwrite::Pwrite::default()),
+        (IoBackendKind::IoUring, _) => match uring::Uring::new() {
             Ok(u) => Box::new(u),
             Err(e) => {
                 log::warn!("io_uring is unavailable ({e}); the log writes with pwrite instead");

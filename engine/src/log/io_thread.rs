@@ -129,6 +129,17 @@ pub(crate) struct IoThread {
     pub health: Arc<LogDirHealth>,
 }
 
+/// Answers a request the thread will not run (it is stopping) with [`Error::Closed`].
+fn refuse(r: Request) {
+    match r {
+        Request::Append { batch, done, .. } => done(Err(Error::Closed { what: "log".into() }), batch),
+        Request::Flush(reply) | Request::Truncate { reply, .. } => {
+            let _ = reply.send(Err(Error::Closed { what: "log".into() }));
+        }
+        Request::Close => {}
+    }
+}
+
 /// Wall-clock milliseconds.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -218,6 +229,10 @@ impl IoThread {
             let now = now_ms();
             let mut close = false;
             for r in round.drain(..) {
+                if close {
+                    refuse(r); // queued after Close: refused, never dropped unanswered
+                    continue;
+                }
                 match r {
                     Request::Append { partition, batch, done, enqueued, follower } => {
                         self.place(&mut st, partition, Incoming { batch, done, enqueued, follower }, now)
@@ -231,9 +246,6 @@ impl IoThread {
                         let _ = reply.send(outcome);
                     }
                     Request::Close => close = true,
-                }
-                if close {
-                    break;
                 }
             }
             if close {
@@ -278,13 +290,7 @@ impl IoThread {
         }
         // Whatever was still queued is refused rather than dropped silently.
         while let Ok(r) = self.requests.try_recv() {
-            match r {
-                Request::Append { batch, done, .. } => done(Err(Error::Closed { what: "log".into() }), batch),
-                Request::Flush(reply) | Request::Truncate { reply, .. } => {
-                    let _ = reply.send(Err(Error::Closed { what: "log".into() }));
-                }
-                Request::Close => {}
-            }
+            refuse(r);
         }
         if self.health.is_offline() {
             // An offline directory is left as it is (recovery runs over it when the log reopens).

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::io_thread::{IoThread, Request, now_ms};
 use super::notify::DataNotify;
@@ -25,12 +25,62 @@ pub(crate) struct LocalLog {
     dir: PathBuf,
     partitions: Arc<[Mutex<PartitionLog>]>,
     requests: Sender<Request>,
+    /// The channel's receiving end, kept so that a restarted I/O thread takes over the same queue
+    /// (dropped on close, so that later sends fail).
+    receiver: Mutex<Option<Receiver<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     backend: IoBackendKind,
     closed: AtomicBool,
     waker: Arc<Waker>,
     stats: Arc<Counters>,
     health: Arc<LogDirHealth>,
+    config: LogConfig,
+    notify: Arc<DataNotify>,
+}
+
+/// What an I/O thread is started with.
+struct IoParts<'a> {
+    topic: &'a str,
+    dir: &'a Path,
+    partitions: &'a Arc<[Mutex<PartitionLog>]>,
+    requests: Receiver<Request>,
+    waker: &'a Arc<Waker>,
+    stats: &'a Arc<Counters>,
+    health: &'a Arc<LogDirHealth>,
+    config: &'a LogConfig,
+    notify: &'a Arc<DataNotify>,
+}
+
+fn spawn_io(parts: IoParts<'_>, backend: Box<dyn Backend>) -> Result<JoinHandle<()>> {
+    let kind = backend.kind();
+    let io = IoThread {
+        notify: Arc::clone(parts.notify),
+        stats: Arc::clone(parts.stats),
+        partitions: Arc::clone(parts.partitions),
+        backend,
+        requests: parts.requests,
+        waker: Arc::clone(parts.waker),
+        flush_messages: parts.config.flush_messages,
+        flush_ms: parts.config.flush_ms,
+        retention_check: Duration::from_millis(parts.config.log_retention_check_interval_ms.max(1)),
+        direct: parts.config.direct_io && kind != IoBackendKind::Discard,
+        health: Arc::clone(parts.health),
+    };
+    std::thread::Builder::new()
+        .name(format!("kbench-log-{}", parts.topic))
+        .spawn(move || io.run())
+        .map_err(|e| Error::io("spawn log I/O thread", parts.dir, e))
+}
+
+/// Opens every partition of `topic` under `data_dir` (recovering what is there).
+fn open_partitions(data_dir: &Path, topic: &str, partitions: u32, config: &LogConfig) -> Result<Vec<PartitionLog>> {
+    let now = now_ms();
+    (0..partitions)
+        .map(|p| {
+            let name = format!("{topic}-{p}");
+            PartitionLog::open(data_dir.join(&name), name, config.clone(), now)
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for IoThread {
@@ -62,48 +112,84 @@ impl LocalLog {
                 "segment.bytes must be at least 1024 and index.interval.bytes at least 1",
             ));
         }
-        let now = now_ms();
-        let logs = (0..partitions)
-            .map(|p| {
-                let name = format!("{topic}-{p}");
-                PartitionLog::open(data_dir.join(&name), name, config.clone(), now).map(Mutex::new)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let logs: Vec<Mutex<PartitionLog>> =
+            open_partitions(data_dir, topic, partitions, &config)?.into_iter().map(Mutex::new).collect();
         let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
         let kind = backend.kind();
         let health = Arc::new(LogDirHealth::new(data_dir.to_path_buf()));
         let waker = Arc::new(Waker::new().map_err(|e| Error::io("create eventfd", data_dir, e))?);
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(Counters::default());
-        let io = IoThread {
-            notify,
-            stats: Arc::clone(&stats),
-            partitions: Arc::clone(&partitions_arc),
-            backend,
-            requests: rx,
-            waker: Arc::clone(&waker),
-            flush_messages: config.flush_messages,
-            flush_ms: config.flush_ms,
-            retention_check: Duration::from_millis(config.log_retention_check_interval_ms.max(1)),
-            direct: config.direct_io && kind != IoBackendKind::Discard,
-            health: Arc::clone(&health),
+        let parts = IoParts {
+            topic,
+            dir: data_dir,
+            partitions: &partitions_arc,
+            requests: rx.clone(),
+            waker: &waker,
+            stats: &stats,
+            health: &health,
+            config: &config,
+            notify: &notify,
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("kbench-log-{topic}"))
-            .spawn(move || io.run())
-            .map_err(|e| Error::io("spawn log I/O thread", data_dir, e))?;
+        let thread = spawn_io(parts, backend)?;
         Ok(LocalLog {
             topic: topic.to_string(),
             dir: data_dir.to_path_buf(),
             partitions: partitions_arc,
             requests: tx,
+            receiver: Mutex::new(Some(rx)),
             thread: Mutex::new(Some(thread)),
             backend: kind,
             closed: AtomicBool::new(false),
             waker,
             stats,
             health,
+            config,
+            notify,
         })
+    }
+
+    /// A restart of this broker (after a power loss, the caller has cut its disk first, so that
+    /// nothing more becomes durable or acknowledged): the I/O thread stops (what it still holds
+    /// fails through the disk's errors, or is written as a crash would leave it), the directory is
+    /// offline with `cause` (reads fail) while `between` runs (the disk model drops what was not
+    /// durable), every partition is opened again (recovery, as after any unclean shutdown) and a
+    /// new I/O thread writes through `backend`. Appends sent after the old thread stopped wait in
+    /// the queue for the new one.
+    pub(crate) fn restart(&self, cause: Error, backend: Box<dyn Backend>, between: &dyn Fn()) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: format!("log {}", self.topic) });
+        }
+        // The thread must see Close online or through its own errors: an outside offline mark
+        // would leave batches waiting for an fsync that is then never started unanswered.
+        let _ = self.requests.send(Request::Close);
+        self.waker.notify();
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            h.join().map_err(|_| Error::io("join log I/O thread", &self.dir, std::io::Error::other("panicked")))?;
+        }
+        self.health.fail(cause);
+        between();
+        let reopened = open_partitions(&self.dir, &self.topic, self.partitions(), &self.config)?;
+        for (slot, log) in self.partitions.iter().zip(reopened) {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = log;
+        }
+        let receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let receiver = receiver.ok_or_else(|| Error::Closed { what: format!("log {}", self.topic) })?;
+        self.health.revive();
+        let parts = IoParts {
+            topic: &self.topic,
+            dir: &self.dir,
+            partitions: &self.partitions,
+            requests: receiver,
+            waker: &self.waker,
+            stats: &self.stats,
+            health: &self.health,
+            config: &self.config,
+            notify: &self.notify,
+        };
+        *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(spawn_io(parts, backend)?);
+        Ok(())
     }
 
     /// Whether the log directory went offline after a storage error (see `offline.rs`).
@@ -187,6 +273,8 @@ impl LocalLog {
         let _ = self.requests.send(Request::Close);
         self.waker.notify();
         let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Later sends fail (the channel has no receiver left) instead of waiting for a thread.
+        self.receiver.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = handle {
             h.join().map_err(|_| Error::io("join log I/O thread", &self.dir, std::io::Error::other("panicked")))?;
         }

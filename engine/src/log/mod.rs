@@ -13,6 +13,7 @@
 
 mod config;
 mod descriptors;
+mod disk_faults;
 #[cfg(test)]
 mod failstop_tests;
 mod index;
@@ -93,6 +94,8 @@ pub struct TopicLog {
     replication: Option<Replication>,
     topic_dir: PathBuf,
     notify: Arc<DataNotify>,
+    /// With `io: sim`, each broker's modelled disk (see [`disk_faults`]); empty otherwise.
+    disks: Vec<Arc<crate::io::powercut::PowerCut>>,
 }
 
 impl std::fmt::Debug for TopicLog {
@@ -109,7 +112,12 @@ impl TopicLog {
     /// there without replication, else one `broker-<id>/` directory per replica.
     pub fn open(data_dir: &Path, topic: &str, partitions: u32, config: LogConfig) -> Result<TopicLog> {
         let io = config.io;
-        Self::open_with_backends(data_dir, topic, partitions, config, &|_| crate::io::backend(io))
+        let disks = disk_faults::disks(data_dir, &config);
+        let mut log = Self::open_with_backends(data_dir, topic, partitions, config, &|b| {
+            crate::io::backend(io, disks.get(b as usize))
+        })?;
+        log.disks = disks;
+        Ok(log)
     }
 
     /// [`TopicLog::open`] with each broker's I/O backend made by `backend(broker)` (tests inject
@@ -137,6 +145,7 @@ impl TopicLog {
                 replication: None,
                 topic_dir: data_dir.to_path_buf(),
                 notify,
+                disks: Vec::new(),
             });
         }
         let writes = Arc::new(DataNotify::default());
@@ -155,7 +164,13 @@ impl TopicLog {
             Duration::from_millis(config.replica_lag_time_max_ms),
             config.unclean_leader_election_enable,
         )?;
-        Ok(TopicLog { replicas, replication: Some(replication), topic_dir: data_dir.to_path_buf(), notify })
+        Ok(TopicLog {
+            replicas,
+            replication: Some(replication),
+            topic_dir: data_dir.to_path_buf(),
+            notify,
+            disks: Vec::new(),
+        })
     }
 
     fn leader(&self) -> &LocalLog {

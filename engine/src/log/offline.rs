@@ -50,6 +50,13 @@ impl LogDirHealth {
         Error::KafkaStorage { dir: self.dir.clone(), cause: Box::new(cause) }
     }
 
+    /// Online again: the directory was reopened and recovery ran over it (a broker's restart).
+    pub(crate) fn revive(&self) {
+        let mut slot = self.cause.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = None;
+        self.offline.store(false, Ordering::Release);
+    }
+
     /// Whether the directory is offline.
     pub(crate) fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)

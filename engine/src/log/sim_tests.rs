@@ -117,7 +117,7 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
     };
     let appends = rng.random_range(10..60usize);
     let fault_at = rng.random_range(1..appends);
-    let disk = Arc::new(PowerCut::default());
+    let disk = Arc::new(PowerCut::new(dir));
     let d = Arc::clone(&disk);
     let log = TopicLog::open_with_backends(dir, "sim", partitions, config.clone(), &move |_| {
         Box::new(PowerCutBackend::new(Arc::clone(&d)))

@@ -1,7 +1,9 @@
-//! The end-of-case audit of a replicated log: after the faults are healed and the replicas have
-//! converged, every record readable from the leaders (below the high watermark) is matched by its id
-//! header against the ledger's acknowledged records. An acknowledged record that is not there was
-//! lost (acks=1 across a leader failure, or an unclean election).
+//! The end-of-case audit of a replicated or faulted log: after the faults are healed and the
+//! replicas have converged, every record readable from the leaders (below the high watermark) is
+//! matched by its id header against the ledger's acknowledged records. An acknowledged record that
+//! is not there was lost (acks=1 across a leader failure, an unclean election, a power loss of
+//! brokers that had not fsynced it). Each fault is charged with the records acknowledged before it
+//! started that are missing.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,9 @@ use anyhow::Context;
 use kbench_engine::log::TopicLog;
 use kbench_engine::record::BatchIter;
 
-use super::ledger::{ID_HEADER, Ledger, RecordId};
+use super::ledger::{ID_HEADER, Ledger, RecordId, snapshot_missing};
+use super::replica_faults::Started;
+use crate::results::schema::FaultLoss;
 
 /// Waits up to `timeout` for every partition to have a leader, a full ISR and equal replica ends.
 /// Returns whether they converged.
@@ -32,8 +36,27 @@ pub(crate) fn converge(log: &TopicLog, timeout: Duration) -> anyhow::Result<bool
     }
 }
 
-/// Acknowledged records (per the ledger) missing from what the log serves.
-pub(crate) fn missing_acknowledged(log: &TopicLog, ledger: &Ledger) -> anyhow::Result<u64> {
+/// Acknowledged records (per the ledger) missing from what the log serves, and per started fault,
+/// those acknowledged before it that are missing.
+pub(crate) fn missing_acknowledged(
+    log: &TopicLog,
+    ledger: &Ledger,
+    started: &[Started],
+) -> anyhow::Result<(u64, Vec<FaultLoss>)> {
+    let present = present(log)?;
+    let per_fault = started
+        .iter()
+        .map(|s| FaultLoss {
+            fault: s.what.clone(),
+            acknowledged_before: s.acknowledged.iter().map(|t| t.iter().filter(|&&a| a).count() as u64).sum(),
+            lost_acknowledged: snapshot_missing(&s.acknowledged, &present),
+        })
+        .collect();
+    Ok((ledger.acknowledged_missing(&present), per_fault))
+}
+
+/// Per producer thread, which record ids the log serves.
+fn present(log: &TopicLog) -> anyhow::Result<Vec<Vec<bool>>> {
     let mut present: Vec<Vec<bool>> = Vec::new();
     for p in 0..log.partitions() {
         let mut offset = log.log_start_offset(p);
@@ -67,5 +90,5 @@ pub(crate) fn missing_acknowledged(log: &TopicLog, ledger: &Ledger) -> anyhow::R
             }
         }
     }
-    Ok(ledger.acknowledged_missing(&present))
+    Ok(present)
 }

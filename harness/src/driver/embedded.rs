@@ -1,7 +1,7 @@
 //! The embedded engine as a [`Backend`]: the case's topic log under the data directory, its
 //! producers (one shared or one per thread), the batch observer, consumers reading the log back,
-//! replica faults; at the end the faults are healed, the replicas converge and acknowledged
-//! records are audited against the log.
+//! broker faults (replica and disk faults); at the end the faults are healed, the replicas converge
+//! and acknowledged records are audited against the log, in all and per fault.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use kbench_engine::sender::BatchObserver;
 use super::audit;
 use super::backend::{Backend, BackendReport, Delivery, Outgoing, SendFailed, Sender, Shared, Token};
 use super::consumers::ConsumerSide;
+use super::ledger::Ledger;
 use super::observer::StageObserver;
 use super::plan::CasePlan;
 use super::replica_faults::FaultRunner;
@@ -33,8 +34,17 @@ pub(crate) struct Embedded {
     observer: Arc<StageObserver>,
     producers: Vec<Producer>,
     faults: FaultRunner,
+    /// The delivery ledger (consumers, replication or faults): faults snapshot it when they start.
+    ledger: Option<Arc<Ledger>>,
     consumers: Option<ConsumerSide>,
     converged: bool,
+}
+
+impl Embedded {
+    /// Whether the case ends with an audit: replicated, or with broker faults.
+    fn audited(plan: &CasePlan) -> bool {
+        plan.log.replication_factor > 1 || !plan.replica_faults.is_empty()
+    }
 }
 
 impl Embedded {
@@ -72,7 +82,8 @@ impl Embedded {
             log,
             observer,
             producers,
-            faults: FaultRunner::new(plan.replica_faults.clone()),
+            faults: FaultRunner::new(plan.replica_faults.clone(), plan.seed),
+            ledger: shared.ledger.clone(),
             consumers,
             converged: true,
         })
@@ -83,7 +94,7 @@ impl Backend for Embedded {
     type Sender = EmbeddedSender;
 
     fn tracks_records(plan: &CasePlan) -> bool {
-        plan.consumers.is_some() || plan.log.replication_factor > 1
+        plan.consumers.is_some() || Self::audited(plan)
     }
 
     fn sender(&mut self, thread: u32, _shared: &Shared) -> anyhow::Result<EmbeddedSender> {
@@ -95,7 +106,7 @@ impl Backend for Embedded {
         if let Some(side) = self.consumers.as_mut() {
             side.apply_faults(since)?;
         }
-        self.faults.apply(since, &self.log)?;
+        self.faults.apply(since, &self.log, self.ledger.as_deref())?;
         Ok(None)
     }
 
@@ -108,8 +119,8 @@ impl Backend for Embedded {
             p.close().context("closing the producer")?;
         }
         // Faults end here so that consumers can finish and the replicas converge before the audit.
-        if self.plan.log.replication_factor > 1 {
-            self.faults.heal(&self.log)?;
+        if Self::audited(&self.plan) {
+            self.faults.heal(&self.log, self.plan.log.io == kbench_engine::io::IoBackendKind::Sim)?;
             self.converged = audit::converge(&self.log, CONVERGE_TIMEOUT)?;
         }
         self.observer.hand_over();
@@ -125,20 +136,36 @@ impl Backend for Embedded {
             }
             _ => None,
         };
-        let replication = match (&shared.ledger, self.plan.log.replication_factor > 1) {
-            (Some(ledger), true) => Some(ReplicationSummary {
-                replication_factor: self.plan.log.replication_factor,
-                min_insync_replicas: self.plan.log.min_insync_replicas,
-                acknowledged: ledger.accounting().acknowledged,
-                lost_acknowledged: audit::missing_acknowledged(&self.log, ledger)?,
-                elections: (0..self.log.partitions())
-                    .filter_map(|p| self.log.replica_status(p).ok().flatten())
-                    .map(|s| s.leader_epoch.max(0) as u32)
-                    .max()
-                    .unwrap_or(0),
-                converged: self.converged,
-                faults: std::mem::take(&mut self.faults.applied),
-            }),
+        let replication = match (&shared.ledger, Self::audited(&self.plan)) {
+            (Some(ledger), true) => {
+                let (lost_acknowledged, fault_losses) =
+                    audit::missing_acknowledged(&self.log, ledger, &self.faults.started)?;
+                // Each started fault's line says what it cost, where the faults are listed.
+                let faults = std::mem::take(&mut self.faults.applied)
+                    .into_iter()
+                    .map(|line| match fault_losses.iter().find(|f| f.fault == line) {
+                        Some(f) => format!(
+                            "{line} (lost {} of {} acknowledged by then)",
+                            f.lost_acknowledged, f.acknowledged_before
+                        ),
+                        None => line,
+                    })
+                    .collect();
+                Some(ReplicationSummary {
+                    replication_factor: self.plan.log.replication_factor,
+                    min_insync_replicas: self.plan.log.min_insync_replicas,
+                    acknowledged: ledger.accounting().acknowledged,
+                    lost_acknowledged,
+                    elections: (0..self.log.partitions())
+                        .filter_map(|p| self.log.replica_status(p).ok().flatten())
+                        .map(|s| s.leader_epoch.max(0) as u32)
+                        .max()
+                        .unwrap_or(0),
+                    converged: self.converged,
+                    faults,
+                    fault_losses,
+                })
+            }
             _ => None,
         };
         let io_backend_effective = self.log.io_backend().to_string();

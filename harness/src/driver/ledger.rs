@@ -152,15 +152,28 @@ impl Ledger {
         self.books
             .iter()
             .enumerate()
-            .map(|(t, b)| {
-                let b = b.lock().unwrap_or_else(|p| p.into_inner());
-                let seen = present.get(t).map_or(&[][..], Vec::as_slice);
-                b.acked.iter().enumerate().filter(|&(seq, &a)| a && !seen.get(seq).copied().unwrap_or(false)).count()
-                    as u64
-            })
+            .map(|(t, b)| missing_in(&b.lock().unwrap_or_else(|p| p.into_inner()).acked, present.get(t)))
             .sum()
     }
 
+    /// Which records are acknowledged now, per producer thread (a fault keeps one from its start).
+    pub(crate) fn acknowledged_snapshot(&self) -> Vec<Vec<bool>> {
+        self.books.iter().map(|b| b.lock().unwrap_or_else(|p| p.into_inner()).acked.clone()).collect()
+    }
+}
+
+/// Of the records a snapshot marks acknowledged, how many `present` lacks.
+pub(crate) fn snapshot_missing(snapshot: &[Vec<bool>], present: &[Vec<bool>]) -> u64 {
+    snapshot.iter().enumerate().map(|(t, acked)| missing_in(acked, present.get(t))).sum()
+}
+
+/// Records `acked` marks that `present` does not.
+fn missing_in(acked: &[bool], present: Option<&Vec<bool>>) -> u64 {
+    let seen = present.map_or(&[][..], Vec::as_slice);
+    acked.iter().enumerate().filter(|&(seq, &a)| a && !seen.get(seq).copied().unwrap_or(false)).count() as u64
+}
+
+impl Ledger {
     /// The final counts (call once the consumers stopped).
     pub(crate) fn accounting(&self) -> Accounting {
         let acknowledged = self.acknowledged.load(Ordering::Relaxed);
@@ -180,6 +193,20 @@ mod tests {
 
     fn id(thread: u32, seq: u64) -> RecordId {
         RecordId { thread, seq, scheduled_ns: 7 }
+    }
+
+    #[test]
+    fn a_snapshot_counts_only_what_was_acknowledged_when_it_was_taken() {
+        let l = Ledger::new(2);
+        for seq in 0..4 {
+            l.acknowledged(0, seq);
+        }
+        let snapshot = l.acknowledged_snapshot();
+        l.acknowledged(0, 4);
+        l.acknowledged(1, 0);
+        let present = [vec![true, false, true], vec![]];
+        assert_eq!(snapshot_missing(&snapshot, &present), 2, "thread 0's 1 and 3");
+        assert_eq!(l.acknowledged_missing(&present), 4, "and 4, and thread 1's 0, acknowledged after it");
     }
 
     #[test]

@@ -77,6 +77,7 @@ impl CasePlan {
                 workload::IoKind::IoUring => IoBackendKind::IoUring,
                 workload::IoKind::Pwrite => IoBackendKind::Pwrite,
                 workload::IoKind::Discard => IoBackendKind::Discard,
+                workload::IoKind::Sim => IoBackendKind::Sim,
             },
             replication_factor: t.replication_factor,
             min_insync_replicas: t.min_insync_replicas,

@@ -371,6 +371,7 @@ mod tests {
                     "3.0s fail leader broker 0 (epoch 1)".into(),
                     "6.0s restart failed leader broker 0".into(),
                 ],
+                fault_losses: Vec::new(),
             });
         }
         let table = summary_table(&run, false);

@@ -166,6 +166,7 @@ mod tests {
             elections: 2,
             converged: true,
             faults: vec!["3.0s fail leader broker 0 (epoch 1)".into(), "6.0s restart failed leader broker 0".into()],
+            fault_losses: Vec::new(),
         };
         let c = case(
             CaseStatus::Ok,

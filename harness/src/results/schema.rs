@@ -340,6 +340,21 @@ pub struct ReplicationSummary {
     /// The faults as applied, `"<seconds>s <what>"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<String>,
+    /// Per fault started: the records acknowledged before it and, of those, the ones the log no
+    /// longer had at the audit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_losses: Vec<FaultLoss>,
+}
+
+/// One fault's part in the audit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultLoss {
+    /// The fault as applied, `"<seconds>s <what>"`.
+    pub fault: String,
+    /// Records acknowledged by the time it was applied (before it, or racing with it).
+    pub acknowledged_before: u64,
+    /// Of those, the ones missing from the log at the end of the case (after every fault healed).
+    pub lost_acknowledged: u64,
 }
 
 /// What librdkafka saw during the measured phase of an `engine.kind: kafka` case. Error maps are

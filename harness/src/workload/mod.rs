@@ -142,7 +142,7 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     if w.topic.index_interval_bytes.0 == 0 {
         return fail("topic", "index.interval.bytes", "must be at least 1".into());
     }
-    if let Err((key, message)) = check_replication(&w.topic) {
+    if let Err((key, message)) = check_replication(&w.topic, w.engine.io) {
         return fail("topic", key, message);
     }
     if w.topic.flush_messages == Some(0) {
@@ -150,7 +150,11 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
     }
     if let Some(c) = &w.consumers {
         if w.engine.io == IoKind::Discard {
-            return fail("engine", "io", "consumers read the log back: use io_uring or pwrite, not discard".into());
+            return fail(
+                "engine",
+                "io",
+                "consumers read the log back: use io_uring, pwrite or sim, not discard".into(),
+            );
         }
         if c.members > 64 {
             return fail("consumers", "members", format!("must be at most 64, got {}", c.members));
@@ -317,8 +321,56 @@ fn check_fault_times(w: &Workload) -> Result<(), (&'static str, &'static str, St
     Ok(())
 }
 
-/// replication.factor, min.insync.replicas and the replica faults.
-fn check_replication(t: &TopicSpec) -> Result<(), (&'static str, String)> {
+/// One of `topic.faults` against the topic's replication.factor and the engine's io: the key of the
+/// fault at fault, and why.
+fn check_fault(f: &ReplicaFaultSpec, rf: u32, io: IoKind) -> Result<(), (&'static str, String)> {
+    use ReplicaFaultAction as A;
+    let action = serde_json::to_value(f.action).map(|v| value_text(&v)).unwrap_or_default();
+    if f.action.is_disk_fault() {
+        if io != IoKind::Sim {
+            let io = serde_json::to_value(io).map(|v| value_text(&v)).unwrap_or_default();
+            return Err((
+                "action",
+                format!("{action} is a fault of the simulated disk: set engine.io: sim (it is {io})"),
+            ));
+        }
+    } else if rf < 2 {
+        return Err(("action", "replica faults need replication.factor of at least 2".into()));
+    }
+    let ids = if rf == 1 { "0".to_string() } else { format!("0 to {}", rf - 1) };
+    match (f.action, f.broker) {
+        (A::FailLeader, Some(_)) => {
+            return Err(("broker", "fail-leader stops whichever broker leads partition 0; remove broker".into()));
+        }
+        (A::FailLeader, None) | (A::PowerLoss, Some(BrokerRef::Named(_))) => {}
+        (A::PowerLoss, None) => return Err(("broker", format!("which broker: {ids}, leader or all?"))),
+        (_, None) => return Err(("broker", format!("which broker, {ids}?"))),
+        (_, Some(BrokerRef::Named(_))) => {
+            return Err(("broker", format!("only power-loss takes leader or all; {action} needs a broker id, {ids}")));
+        }
+        (_, Some(BrokerRef::Id(b))) if b >= rf => {
+            return Err(("broker", format!("replication.factor {rf} has brokers {ids}, not {b}")));
+        }
+        _ => {}
+    }
+    match (f.action, &f.delay) {
+        (A::Slow | A::SlowDisk, None) => return Err(("delay", format!("{action} needs a delay, e.g. 50ms"))),
+        (A::Slow | A::SlowDisk, Some(_)) | (_, None) => {}
+        (_, Some(_)) => return Err(("delay", "only slow and slow-disk take a delay".into())),
+    }
+    if let Some(until) = &f.until {
+        if f.action == A::PowerLoss {
+            return Err(("until", "power-loss has no until: the broker(s) recover and restart at once".into()));
+        }
+        if until.0 <= f.at.0 {
+            return Err(("until", format!("must be after at ({:?}), got {:?}", f.at.0, until.0)));
+        }
+    }
+    Ok(())
+}
+
+/// replication.factor, min.insync.replicas and the broker faults.
+fn check_replication(t: &TopicSpec, io: IoKind) -> Result<(), (&'static str, String)> {
     let rf = t.replication_factor;
     if !(1..=16).contains(&rf) {
         return Err(("replication.factor", format!("must be between 1 and 16 replicas, got {rf}")));
@@ -331,33 +383,7 @@ fn check_replication(t: &TopicSpec) -> Result<(), (&'static str, String)> {
     }
     for (i, f) in t.faults.iter().enumerate() {
         let at = |key: &str, m: String| ("faults", format!("faults[{i}].{key}: {m}"));
-        if rf < 2 {
-            return Err(at("action", "replica faults need replication.factor of at least 2".into()));
-        }
-        match (f.action, f.broker) {
-            (ReplicaFaultAction::FailLeader, Some(_)) => {
-                return Err(at("broker", "fail-leader stops whichever broker leads partition 0; remove broker".into()));
-            }
-            (ReplicaFaultAction::Slow | ReplicaFaultAction::Stop, None) => {
-                return Err(at("broker", format!("which broker, 0 to {}?", rf - 1)));
-            }
-            (_, Some(b)) if b >= rf => {
-                return Err(at("broker", format!("replication.factor {rf} has brokers 0 to {}, not {b}", rf - 1)));
-            }
-            _ => {}
-        }
-        match (f.action, &f.delay) {
-            (ReplicaFaultAction::Slow, None) => return Err(at("delay", "slow needs a delay, e.g. 50ms".into())),
-            (ReplicaFaultAction::Stop | ReplicaFaultAction::FailLeader, Some(_)) => {
-                return Err(at("delay", "only slow takes a delay".into()));
-            }
-            _ => {}
-        }
-        if let Some(until) = &f.until
-            && until.0 <= f.at.0
-        {
-            return Err(at("until", format!("must be after at ({:?}), got {:?}", f.at.0, until.0)));
-        }
+        check_fault(f, rf, io).map_err(|(key, m)| at(key, m))?;
     }
     Ok(())
 }

@@ -106,7 +106,7 @@ pub struct EngineSpec {
     /// `embedded` or `kafka`.
     #[serde(default)]
     pub kind: EngineKind,
-    /// `io_uring`, `pwrite` or `discard`.
+    /// `io_uring`, `pwrite`, `discard` or `sim`.
     #[serde(default)]
     pub io: IoKind,
     /// Kafka only: the cluster.
@@ -145,6 +145,8 @@ pub enum IoKind {
     Pwrite,
     /// Nothing written.
     Discard,
+    /// pwrite over a model of each broker's disk: what the disk faults need.
+    Sim,
 }
 
 /// `topic:` — Kafka topic configs.
@@ -207,27 +209,49 @@ pub struct TopicSpec {
     pub faults: Vec<ReplicaFaultSpec>,
 }
 
-/// One replica fault: `{ at: 5s, action: stop, broker: 2, until: 10s }`.
+/// One fault of the embedded engine's brokers: `{ at: 5s, action: stop, broker: 2, until: 10s }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaFaultSpec {
     /// When, from the start of the measured phase.
     pub at: DurationSpec,
-    /// `slow` (the broker's fetches wait `delay`), `stop` (the broker stops fetching and leading),
-    /// `fail-leader` (the broker leading partition 0 at `at` stops).
+    /// Replica faults: `slow` (the broker's fetches wait `delay`), `stop` (the broker stops
+    /// fetching and leading), `fail-leader` (the broker leading partition 0 at `at` stops). Disk
+    /// faults (`engine.io: sim`): `power-loss`, `fsync-failure`, `disk-full`, `slow-disk`.
     pub action: ReplicaFaultAction,
-    /// The broker (`slow`, `stop`): 0..replication.factor.
+    /// The broker: 0..replication.factor; `power-loss` also takes `leader` (partition 0's) or `all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker: Option<u32>,
-    /// `slow` only: the delay before each fetch.
+    pub broker: Option<BrokerRef>,
+    /// `slow` and `slow-disk` only: the delay before each fetch, or each write and fdatasync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationSpec>,
-    /// When the fault ends (the broker restarts, or fetches at full speed again); never when absent.
+    /// When the fault ends (the broker restarts, fetches at full speed again, its disk has space or
+    /// speed again); never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DurationSpec>,
 }
 
-/// What a replica fault does.
+/// Which broker a fault hits: an id, or (power loss) the leader of partition 0, or every broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BrokerRef {
+    /// Broker `n`.
+    Id(u32),
+    /// `leader` or `all`.
+    Named(BrokerName),
+}
+
+/// The named broker choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerName {
+    /// Whoever leads partition 0 when the fault starts.
+    Leader,
+    /// Every broker at once.
+    All,
+}
+
+/// What a broker fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReplicaFaultAction {
@@ -237,6 +261,30 @@ pub enum ReplicaFaultAction {
     Stop,
     /// Stop the broker leading partition 0, restarting it at `until`.
     FailLeader,
+    /// The broker(s) lose power: what no fdatasync made durable is dropped, then they recover and
+    /// restart at once.
+    PowerLoss,
+    /// The broker's next fdatasync fails (its log directory goes offline); restarted at `until`
+    /// or at the end of the measured phase.
+    FsyncFailure,
+    /// Every write of the broker fails with ENOSPC (its log directory goes offline); space again
+    /// and the broker restarted at `until` or at the end of the measured phase.
+    DiskFull,
+    /// Every write and fdatasync of the broker waits `delay`, until `until`.
+    SlowDisk,
+}
+
+impl ReplicaFaultAction {
+    /// A fault of the simulated disk (it needs `engine.io: sim`).
+    pub fn is_disk_fault(self) -> bool {
+        matches!(
+            self,
+            ReplicaFaultAction::PowerLoss
+                | ReplicaFaultAction::FsyncFailure
+                | ReplicaFaultAction::DiskFull
+                | ReplicaFaultAction::SlowDisk
+        )
+    }
 }
 
 impl Default for TopicSpec {

@@ -5,7 +5,7 @@ use super::*;
 const QUICKSTART: &str = r#"
 name: quickstart
 description: batch.size x linger.ms x compression on 8 partitions
-engine: { kind: embedded, io: io_uring }        # io: io_uring | pwrite | discard
+engine: { kind: embedded, io: io_uring }        # io: io_uring | pwrite | discard | sim
 topic:
   name: orders
   partitions: 8
@@ -197,13 +197,13 @@ fn validate_speaks_the_files_words_and_shows_swept_keys_as_their_lists() {
         assert!(!text.contains(internal), "internal name {internal}: {text}");
     }
     for words in [
-        "engine: kind embedded, io io_uring",
-        "acks [0 | 1 | all | all | all | 1 | all | all | all | 1 | all] (swept)",
-        "faults [none | none | none | none | none | none | none | none | none | fail-leader at 3s until 6s | fail-leader at 3s until 6s] (swept)",
+        "engine: kind embedded, io [io_uring | io_uring | io_uring | io_uring | io_uring | io_uring | io_uring | io_uring | io_uring | io_uring | io_uring | sim | sim | sim] (swept)",
+        "acks [0 | 1 | all | all | all | 1 | all | all | all | 1 | all | all | all | all] (swept)",
+        "faults [none | none | none | none | none | none | none | none | none | fail-leader at 3s until 6s | fail-leader at 3s until 6s | power-loss broker all at 3s | power-loss broker all at 3s | power-loss broker leader at 3s] (swept)",
         "batch.size 65536, linger.ms 5, compression.type none",
         "records: duration 8s, warmup 2s, rate 20000,",
-        "11 case(s): 11 sweep point(s) (zip)\n",
-        "estimated time: about 2m 12s (1m 50s of warmup and measured phases",
+        "14 case(s): 14 sweep point(s) (zip)\n",
+        "estimated time: about 2m 48s (2m 20s of warmup and measured phases",
     ] {
         assert!(text.contains(words), "lacks `{words}`:\n{text}");
     }
@@ -216,7 +216,7 @@ fn set_on_a_swept_key_pins_it_and_only_selects_cases() {
     let w = load(&path, &["producer.acks=all".into()]).unwrap();
     assert!(!w.sweep.contains_key("producer.acks"), "pinned, no longer swept");
     let cases = w.cases();
-    assert_eq!(cases.len(), 11);
+    assert_eq!(cases.len(), 14);
     assert!(cases.iter().all(|c| c.workload.producer.acks == Acks::All && !c.params.contains_key("producer.acks")));
 
     let all = load(&path, &[]).unwrap().cases();
@@ -227,7 +227,7 @@ fn set_on_a_swept_key_pins_it_and_only_selects_cases() {
     let either = select(all.clone(), &["acks=0".into(), "acks=1".into()]).unwrap();
     assert_eq!(either.len(), 4, "one key twice takes either value");
     let e = select(all.clone(), &["linger.ms=5".into()]).unwrap_err();
-    assert!(e.contains("`linger.ms` is not a swept key (swept: producer.acks,"), "{e}");
+    assert!(e.contains("`linger.ms` is not a swept key (swept: engine.io, producer.acks,"), "{e}");
     let e = select(all.clone(), &["acks=2".into()]).unwrap_err();
     assert!(e.contains("no case matches (the sweep has producer.acks: 0, 1, all)"), "{e}");
     assert!(select(all, &["acks".into()]).unwrap_err().contains("write KEY=VALUE"));

@@ -265,6 +265,25 @@ impl Replication {
         Ok(())
     }
 
+    /// Broker `broker` comes back after a restart (its log reopened, possibly without its unflushed
+    /// tail): it is out of every ISR another replica leads, until it has caught up, then starts as
+    /// [`Replication::start_broker`] does.
+    pub(crate) fn start_broker_after_restart(&self, broker: u32) -> Result<()> {
+        let b = self.check_broker(broker)?;
+        for p in 0..self.shared.states.len() as u32 {
+            let end = self.shared.brokers[b].log_end_offset(p);
+            let mut ready = Vec::new();
+            let (before, after) = {
+                let mut st = self.shared.state(p);
+                let before = st.hw;
+                st.replica_restarted(b, end, &mut ready);
+                (before, st.hw)
+            };
+            self.shared.finish(ready, before, after);
+        }
+        self.start_broker(broker)
+    }
+
     /// Adds `delay` before each of `broker`'s fetches (a slow follower); zero removes it.
     pub(crate) fn set_fetch_delay(&self, broker: u32, delay: Duration) -> Result<()> {
         let b = self.check_broker(broker)?;

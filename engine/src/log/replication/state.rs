@@ -242,6 +242,20 @@ impl PartitionState {
         Some(self.elect(next, ends[next], now))
     }
 
+    /// Replica `broker` restarted with its log ending at `end` (a power loss may have cut it below
+    /// what it fetched): while another replica leads, it leaves the ISR (the high watermark may move
+    /// on without it) and rejoins by catching up, as a broker back from an unclean shutdown does in
+    /// Kafka. The last ISR member of a partition without a leader stays, to lead again.
+    pub(crate) fn replica_restarted(&mut self, broker: usize, end: i64, ready: &mut Vec<Ready>) {
+        self.leo[broker] = end;
+        self.last_fetch[broker] = None;
+        if self.leader.is_some_and(|l| l != broker) && self.isr[broker] {
+            self.isr[broker] = false;
+            log::info!("{}: replica {broker} restarted at offset {end}; out of the ISR until caught up", self.name);
+            self.advance_hw(ready);
+        }
+    }
+
     /// Replica `broker` came back. An offline partition takes it as leader when it is in the ISR (or,
     /// with `unclean`, anyway); otherwise it returns as a follower that must check for divergence.
     pub(crate) fn replica_started(
@@ -262,6 +276,12 @@ impl PartitionState {
 
     fn elect(&mut self, leader: usize, end: i64, now: Instant) -> (usize, i32) {
         self.leader = Some(leader);
+        // The new leader's history ends at `end` (a power loss may have cut it below where later
+        // epochs began): no epoch starts past it, so followers cut back to it (Kafka's leader
+        // answers OffsetsForLeaderEpoch from its own epoch cache, truncated to its log end).
+        for e in &mut self.epochs {
+            e.1 = e.1.min(end);
+        }
         self.epoch += 1;
         self.epochs.push((self.epoch, end));
         self.leo[leader] = end;
@@ -379,6 +399,37 @@ mod tests {
         let got = log.lock().unwrap().clone();
         assert_eq!(got.len(), 1);
         assert!(got[0].as_ref().unwrap_err().contains("after the leader appended"), "{got:?}");
+    }
+
+    #[test]
+    fn a_restarted_follower_leaves_the_isr_until_caught_up_and_the_last_member_leads_again() {
+        let t0 = Instant::now();
+        let mut s = PartitionState::new("t-0".into(), 3, 2, &[0, 0, 0], t0);
+        let log: Log = Default::default();
+        let mut ready = Vec::new();
+        s.leader_written(0, 0, true, Ready::new(callback(&log), written(0, 9), Vec::new()), &mut ready);
+        s.on_fetch(1, 10, t0, &mut ready);
+        // Replica 2 restarts having lost everything: the ISR {0, 1} acknowledges without it.
+        s.replica_restarted(2, 0, &mut ready);
+        run(&mut ready);
+        assert_eq!((s.isr_ids(), s.hw), (vec![0, 1], 10));
+        assert_eq!(*log.lock().unwrap(), vec![Ok(0)]);
+        s.on_fetch(2, 10, t0, &mut ready);
+        assert_eq!(s.isr_ids(), vec![0, 1, 2], "caught up: back in the ISR");
+        // Every broker loses power: leadership moves 0 -> 1 -> 2, then the partition is offline with
+        // the ISR's last member, which stays in it.
+        let mut off = PartitionState::new("t-1".into(), 3, 1, &[10, 10, 10], t0);
+        assert_eq!(off.replica_failed(0, &[false, true, true], &[10, 10, 10], false, t0, &mut ready), Some((1, 1)));
+        assert_eq!(off.replica_failed(1, &[false, false, true], &[10, 10, 10], false, t0, &mut ready), Some((2, 2)));
+        assert_eq!(off.replica_failed(2, &[false, false, false], &[10, 10, 10], false, t0, &mut ready), None);
+        // They come back with what their disks kept: 7 offsets on broker 0, 4 on broker 2.
+        off.replica_restarted(0, 7, &mut ready);
+        off.replica_restarted(2, 4, &mut ready);
+        assert_eq!(off.isr_ids(), vec![2]);
+        assert_eq!(off.replica_started(0, 7, false, t0), None, "out of the ISR: may not lead");
+        assert_eq!(off.replica_started(2, 4, false, t0), Some((2, 3)));
+        assert_eq!(off.hw, 4, "the new leader's end bounds the high watermark");
+        assert_eq!(off.truncation_point(0), Some(4), "broker 0 cuts its offsets 4..7: epoch 0 ends at 4 now");
     }
 
     #[test]
