@@ -246,10 +246,16 @@ fn every_yaml_example_in_the_docs_parses() {
         .collect();
     files.push(root.join("README.md"));
     let mut n = 0;
+    // The "Key spelling" section's two examples, flat and nested.
+    let mut spelling: Vec<serde_json::Value> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
+        let mut in_spelling = false;
         let mut block: Option<String> = None;
         for line in text.lines() {
+            if line.starts_with("## ") {
+                in_spelling = file.ends_with("WORKLOADS.md") && line == "## Key spelling";
+            }
             match (&mut block, line.trim_start()) {
                 (None, l) if l.starts_with("```yaml") => block = Some(String::new()),
                 (Some(b), l) if l.starts_with("```") => {
@@ -262,8 +268,10 @@ fn every_yaml_example_in_the_docs_parses() {
                         yaml.push_str("records: { duration: 1s }\n");
                     }
                     let parsed: Result<Workload, _> = serde_saphyr::from_str(&yaml);
-                    if let Err(e) = parsed {
-                        panic!("{}: example does not parse: {e}\n{yaml}", file.display());
+                    match parsed {
+                        Err(e) => panic!("{}: example does not parse: {e}\n{yaml}", file.display()),
+                        Ok(w) if in_spelling => spelling.push(serde_json::to_value(&w).unwrap()),
+                        Ok(_) => {}
                     }
                     n += 1;
                 }
@@ -276,4 +284,8 @@ fn every_yaml_example_in_the_docs_parses() {
         }
     }
     assert!(n >= 3, "found {n} yaml examples");
+    assert_eq!(spelling.len(), 2, "WORKLOADS.md's Key spelling section shows the flat and the nested spelling");
+    assert_eq!(spelling[0], spelling[1], "flat and nested `records` keys read the same");
+    assert_eq!(spelling[0]["records"]["key"]["distribution"], "zipf");
+    assert_eq!(spelling[0]["records"]["value"]["size"], 512);
 }
