@@ -31,6 +31,7 @@ use crate::results::schema::{CaseResult, CaseStatus, RunFile, SCHEMA_VERSION};
 use crate::results::{self, RunDir};
 use crate::workload;
 
+pub(crate) use kafka::secrets::{scrub_all, secret_values};
 pub(crate) use kafka::version;
 
 /// `kbench run` arguments.
@@ -180,9 +181,32 @@ fn run_cases(
     };
     run_dir.write_run(&run)?;
 
+    // Errors may quote what the cluster or librdkafka said about a property: never a secret.
+    let secrets = secret_values(std::fs::read_to_string(&args.workload).ok().as_deref(), &args.overrides);
+    // A cluster found unreachable: later cases on it are recorded as not run, with the reason.
+    let mut unreachable: Option<(kafka::Unreachable, String)> = None;
     for (case, plan) in cases.iter().zip(plans) {
         if interrupt.raised() {
             break;
+        }
+        if let Some((u, first)) = unreachable.as_ref().filter(|(u, _)| u.reaches(plan)) {
+            let message = format!("not run: {u} (found by case {first})");
+            progress.warn(&format!("case {} {message}", case.id));
+            let now = results::rfc3339(std::time::SystemTime::now());
+            run.cases.push(CaseResult {
+                id: case.id.clone(),
+                index: case.index,
+                repeat: case.repeat,
+                params: case.params.clone(),
+                status: CaseStatus::Failed,
+                error: Some(message),
+                started_at: now.clone(),
+                ended_at: now,
+                summary: Default::default(),
+                files: Default::default(),
+            });
+            run_dir.write_run(&run)?;
+            continue;
         }
         interrupt.running(Some(CaseResult {
             id: case.id.clone(),
@@ -244,8 +268,11 @@ fn run_cases(
                 }
             }
             Err(e) => {
-                let message = format!("{e:#}");
+                let message = scrub_all(&format!("{e:#}"), &secrets);
                 progress.warn(&format!("case {} failed: {message}", case.id));
+                if let Some(u) = kafka::Unreachable::of(&e) {
+                    unreachable = Some((u, case.id.clone()));
+                }
                 CaseResult {
                     id: case.id.clone(),
                     index: case.index,
