@@ -186,7 +186,8 @@ fn validate_speaks_the_files_words_and_shows_swept_keys_as_their_lists() {
         "batch.size 65536, linger.ms 5, compression.type none",
         "records: duration 8s, warmup 2s, rate 20000,",
         "11 case(s): 11 sweep point(s) (zip)\n",
-        "estimated time: about 2m 12s (1m 50s of warmup and measured phases",
+        // 11 x 10 s of phases, 11 x 2 s of setup, 6 replicated cases x 3 s, 4 s for the run.
+        "estimated time: about 2m 34s (1m 50s of warmup and measured phases, about 44s of per-case setup",
     ] {
         assert!(text.contains(words), "lacks `{words}`:\n{text}");
     }
