@@ -192,19 +192,7 @@ fn run_cases(
         if let Some((u, first)) = unreachable.as_ref().filter(|(u, _)| u.reaches(plan)) {
             let message = format!("not run: {u} (found by case {first})");
             progress.warn(&format!("case {} {message}", case.id));
-            let now = results::rfc3339(std::time::SystemTime::now());
-            run.cases.push(CaseResult {
-                id: case.id.clone(),
-                index: case.index,
-                repeat: case.repeat,
-                params: case.params.clone(),
-                status: CaseStatus::Failed,
-                error: Some(message),
-                started_at: now.clone(),
-                ended_at: now,
-                summary: Default::default(),
-                files: Default::default(),
-            });
+            run.cases.push(failed_without_figures(case, message));
             run_dir.write_run(&run)?;
             continue;
         }
@@ -273,18 +261,7 @@ fn run_cases(
                 if let Some(u) = kafka::Unreachable::of(&e) {
                     unreachable = Some((u, case.id.clone()));
                 }
-                CaseResult {
-                    id: case.id.clone(),
-                    index: case.index,
-                    repeat: case.repeat,
-                    params: case.params.clone(),
-                    status: CaseStatus::Failed,
-                    error: Some(message),
-                    started_at: results::rfc3339(std::time::SystemTime::now()),
-                    ended_at: results::rfc3339(std::time::SystemTime::now()),
-                    summary: Default::default(),
-                    files: Default::default(),
-                }
+                failed_without_figures(case, message)
             }
         };
         progress.case_finished(&result.id, &result.summary);
@@ -322,6 +299,24 @@ fn run_cases(
         return Ok(RunEnd::CaseFailed);
     }
     Ok(RunEnd::AllOk)
+}
+
+/// A case that failed before its measured phase, or was not run: `failed`, `message` as its
+/// error, no figures or files.
+fn failed_without_figures(case: &workload::Case, message: String) -> CaseResult {
+    let now = results::rfc3339(std::time::SystemTime::now());
+    CaseResult {
+        id: case.id.clone(),
+        index: case.index,
+        repeat: case.repeat,
+        params: case.params.clone(),
+        status: CaseStatus::Failed,
+        error: Some(message),
+        started_at: now.clone(),
+        ended_at: now,
+        summary: Default::default(),
+        files: Default::default(),
+    }
 }
 
 /// A case's plan, for tests elsewhere in the crate that compare against what a case really sends.
