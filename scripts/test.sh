@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+# The run directory's latency.hlog and end_to_end.hgrm read back by HdrHistogram's own tools: Java's
+# HistogramLogProcessor (Debian's libhdrhistogram-java) and PyPI's hdrhistogram (scripts/hdrh.sh
+# installs what is missing and prints their paths).
+hdrh_env=$(scripts/hdrh.sh)
+# shellcheck disable=SC2086 # KEY=value lines without spaces, one word each
+env $hdrh_env cargo test -p kbench --locked --test results_format -- --ignored
 # engine.kind: kafka through librdkafka (feature `kafka`; librdkafka builds from the bundled source,
 # a few minutes the first time): mapping units and the 3-broker mock cluster tests, faults included.
 cargo test -p kbench --features kafka --locked

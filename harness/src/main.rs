@@ -91,29 +91,37 @@ fn main() -> ExitCode {
 
 /// `kbench run`'s exit codes, as [`RUN_HELP`] lists them.
 fn run(args: &driver::RunArgs) -> ExitCode {
+    let secrets = || secrets_of(&args.workload, &args.overrides);
     match driver::run(args) {
         Ok(driver::RunEnd::AllOk) => ExitCode::SUCCESS,
         Ok(driver::RunEnd::CaseFailed) => ExitCode::from(1),
         Ok(driver::RunEnd::Interrupted) => ExitCode::from(driver::interrupt::EXIT_INTERRUPTED),
         Err(driver::RunError::Refused(e)) => {
-            eprintln!("kbench: error: {e:#}");
+            eprintln!("kbench: error: {}", driver::scrub_all(&format!("{e:#}"), &secrets()));
             ExitCode::from(2)
         }
         Err(driver::RunError::Failed(e)) => {
-            eprintln!("kbench: error: {e:#}");
+            eprintln!("kbench: error: {}", driver::scrub_all(&format!("{e:#}"), &secrets()));
             ExitCode::from(1)
         }
     }
 }
 
+/// The secret values of a workload file and its `--set` overrides: nothing kbench prints quotes
+/// them (an error may echo the value it refuses).
+fn secrets_of(path: &std::path::Path, overrides: &[String]) -> Vec<String> {
+    driver::secret_values(std::fs::read_to_string(path).ok().as_deref(), overrides)
+}
+
 fn validate(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<ExitCode> {
+    let secrets = secrets_of(path, overrides);
     match workload::load(path, overrides) {
         Ok(w) => {
-            println!("{}", w.describe());
+            println!("{}", driver::scrub_all(&w.describe(), &secrets));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", driver::scrub_all(&e.to_string(), &secrets));
             Ok(ExitCode::from(2))
         }
     }

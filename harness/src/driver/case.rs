@@ -56,6 +56,9 @@ pub(crate) fn run_case<B: Backend>(
     progress: &Progress,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<CaseOutcome> {
+    // First of all: the bar names this case (and shows no figures) while the probe and the backend's
+    // setup run, rather than the previous case's last figures.
+    progress.case_started(plan.index, &plan.id, plan.warmup + plan.duration.unwrap_or_default());
     let harness_ns_per_record =
         worker::probe_harness_cost(plan, B::tracks_records(plan)).context("measuring the harness's own cost")?;
     let epoch = Instant::now();
@@ -85,7 +88,6 @@ pub(crate) fn run_case<B: Backend>(
 
     // Warmup: nothing is kept, the bar shows progress.
     let measure_start_at = start + plan.warmup;
-    progress.case_started(plan.index, &plan.id, plan.warmup + plan.duration.unwrap_or_default());
     let mut status = CaseStatus::Ok;
     while Instant::now() < measure_start_at {
         if interrupted.load(Ordering::Relaxed) {
@@ -150,13 +152,16 @@ pub(crate) fn run_case<B: Backend>(
     }
     let closing = Instant::now();
     backend.stop_producing()?;
-    // With a count the phase ends when the last record is delivered; with a duration, at the stop.
-    let end = if plan.count.is_some() { Instant::now() } else { stopped };
+    // Every record sent has its outcome. With a count the phase ends here, at the last delivery;
+    // with a duration, at the stop (the records sent before it are counted however late they were
+    // delivered, and the last interval runs to here).
+    let drained = Instant::now();
+    let end = if plan.count.is_some() { drained } else { stopped };
     // CPU of the measured phase only: what follows (audits, draining consumers) is not measured.
     let cpu = cpu_time().saturating_sub(cpu_start);
     // The sending threads measure themselves: with a record count they end before the sample.
     threads.harness = RoleCpu { threads: plan.threads, cpu_seconds: worker_cpu.as_secs_f64() };
-    let mut last = metrics.collect_interval(Instant::now());
+    let mut last = metrics.collect_interval(drained);
     last.consumer_lag = backend.consumer_lag();
     writer.write_interval(last)?;
     let report = backend.finish(&shared, stopped.saturating_duration_since(measure_start))?;
@@ -168,7 +173,8 @@ pub(crate) fn run_case<B: Backend>(
         measured,
         files,
         started_at,
-        ended_at: SystemTime::now(),
+        // The measured phase's end, not this moment: the audit and the consumers' draining are after it.
+        ended_at: started_at + end.saturating_duration_since(measure_start),
         duration: end.saturating_duration_since(measure_start),
         cpu,
         threads,

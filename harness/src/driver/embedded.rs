@@ -118,16 +118,17 @@ impl Backend for Embedded {
         for p in &self.producers {
             p.close().context("closing the producer")?;
         }
-        // Faults end here so that consumers can finish and the replicas converge before the audit.
-        if Self::audited(&self.plan) {
-            self.faults.heal(&self.log, self.plan.log.io == kbench_engine::io::IoBackendKind::Sim)?;
-            self.converged = audit::converge(&self.log, CONVERGE_TIMEOUT)?;
-        }
         self.observer.hand_over();
         Ok(())
     }
 
     fn finish(mut self, shared: &Shared, measured: Duration) -> anyhow::Result<BackendReport> {
+        // After the measured phase: faults end so that consumers can finish and the replicas
+        // converge before the audit (neither counts in the phase's duration or CPU).
+        if Self::audited(&self.plan) {
+            self.faults.heal(&self.log, self.plan.log.io == kbench_engine::io::IoBackendKind::Sim)?;
+            self.converged = audit::converge(&self.log, CONVERGE_TIMEOUT)?;
+        }
         let consumers = match (self.consumers.take(), &shared.ledger, &self.plan.consumers) {
             (Some(side), Some(ledger), Some(cp)) => {
                 let stats = Arc::clone(&side.stats);

@@ -31,6 +31,7 @@ use crate::results::schema::{CaseResult, CaseStatus, RunFile, SCHEMA_VERSION};
 use crate::results::{self, RunDir};
 use crate::workload;
 
+pub(crate) use kafka::secrets::{scrub_all, secret_values};
 pub(crate) use kafka::version;
 
 /// `kbench run` arguments.
@@ -180,9 +181,20 @@ fn run_cases(
     };
     run_dir.write_run(&run)?;
 
+    // Errors may quote what the cluster or librdkafka said about a property: never a secret.
+    let secrets = secret_values(std::fs::read_to_string(&args.workload).ok().as_deref(), &args.overrides);
+    // A cluster found unreachable: later cases on it are recorded as not run, with the reason.
+    let mut unreachable: Option<(kafka::Unreachable, String)> = None;
     for (case, plan) in cases.iter().zip(plans) {
         if interrupt.raised() {
             break;
+        }
+        if let Some((u, first)) = unreachable.as_ref().filter(|(u, _)| u.reaches(plan)) {
+            let message = format!("not run: {u} (found by case {first})");
+            progress.warn(&format!("case {} {message}", case.id));
+            run.cases.push(failed_without_figures(case, message));
+            run_dir.write_run(&run)?;
+            continue;
         }
         interrupt.running(Some(CaseResult {
             id: case.id.clone(),
@@ -245,20 +257,12 @@ fn run_cases(
                 }
             }
             Err(e) => {
-                let message = format!("{e:#}");
+                let message = scrub_all(&format!("{e:#}"), &secrets);
                 progress.warn(&format!("case {} failed: {message}", case.id));
-                CaseResult {
-                    id: case.id.clone(),
-                    index: case.index,
-                    repeat: case.repeat,
-                    params: case.params.clone(),
-                    status: CaseStatus::Failed,
-                    error: Some(message),
-                    started_at: results::rfc3339(std::time::SystemTime::now()),
-                    ended_at: results::rfc3339(std::time::SystemTime::now()),
-                    summary: Default::default(),
-                    files: Default::default(),
+                if let Some(u) = kafka::Unreachable::of(&e) {
+                    unreachable = Some((u, case.id.clone()));
                 }
+                failed_without_figures(case, message)
             }
         };
         progress.case_finished(&result.id, &result.summary);
@@ -296,6 +300,24 @@ fn run_cases(
         return Ok(RunEnd::CaseFailed);
     }
     Ok(RunEnd::AllOk)
+}
+
+/// A case that failed before its measured phase, or was not run: `failed`, `message` as its
+/// error, no figures or files.
+fn failed_without_figures(case: &workload::Case, message: String) -> CaseResult {
+    let now = results::rfc3339(std::time::SystemTime::now());
+    CaseResult {
+        id: case.id.clone(),
+        index: case.index,
+        repeat: case.repeat,
+        params: case.params.clone(),
+        status: CaseStatus::Failed,
+        error: Some(message),
+        started_at: now.clone(),
+        ended_at: now,
+        summary: Default::default(),
+        files: Default::default(),
+    }
 }
 
 /// A case's plan, for tests elsewhere in the crate that compare against what a case really sends.

@@ -230,6 +230,14 @@ pub fn concern_line(c: &CaseResult) -> Option<String> {
     if !faults.is_empty() && !all.iter().any(|k| k.long.contains(&faults[0])) {
         text.push_str(if all.is_empty() { " faults applied: " } else { "; faults applied: " });
         text.push_str(&faults.join(", "));
+        // After faults, what the audit found is the point, lost or not: say it when nothing was lost.
+        if let Some(r) = c.summary.replication.as_ref().filter(|r| r.lost_acknowledged == 0) {
+            text.push_str(&format!(
+                "; the audit found all {} acknowledged records in the log{}",
+                crate::results::verdict::grouped(r.acknowledged),
+                if r.converged { "" } else { " (replicas not converged: audited as they were)" }
+            ));
+        }
     }
     Some(text)
 }

@@ -201,38 +201,76 @@ impl CaseWriter {
     }
 }
 
-/// HdrHistogram's percentile distribution text (outputPercentileDistribution, 5 ticks per half
-/// distance, values scaled to milliseconds).
+/// HdrHistogram's percentile distribution text, as Java's `outputPercentileDistribution` writes it
+/// (5 ticks per half distance, values scaled to milliseconds, the histogram's significant digits):
+/// `Value Percentile TotalCount 1/(1-Percentile)` rows, where TotalCount is cumulative (the values
+/// recorded up to and including the row's value), then the `#[Mean`, `#[Max` and `#[Buckets` lines.
+/// The rows are HdrHistogram's own, row for row (harness/tests/results_format.rs compares them with
+/// Java's HistogramLogProcessor): see [`percentile_rows`].
 pub fn hgrm(h: &hdrhistogram::Histogram<u64>) -> String {
     let scale = 1_000_000.0;
+    let digits = usize::from(h.sigfig());
     let mut out = format!("{:>12} {:>14} {:>10} {:>14}\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
-    if h.is_empty() {
-        out.push_str("#[Mean    =        0.000, StdDeviation   =        0.000]\n#[Max     =        0.000, Total count    =            0]\n");
-        return out;
-    }
-    for v in h.iter_quantiles(5) {
-        let q = v.quantile_iterated_to();
-        let value = h.highest_equivalent(v.value_iterated_to()) as f64 / scale;
-        if q < 1.0 {
-            out.push_str(&format!(
-                "{value:12.3} {q:14.12} {:10} {:14.2}\n",
-                v.count_since_last_iteration(),
-                1.0 / (1.0 - q)
-            ));
+    for (value, percentile, total) in percentile_rows(h, 5) {
+        let (value, q) = (value as f64 / scale, percentile / 100.0);
+        if percentile < 100.0 {
+            out.push_str(&format!("{value:12.digits$} {q:14.12} {total:10} {:14.2}\n", 1.0 / (1.0 - q)));
         } else {
-            out.push_str(&format!("{value:12.3} {q:14.12} {:10}\n", v.count_since_last_iteration()));
+            out.push_str(&format!("{value:12.digits$} {q:14.12} {total:10}\n"));
         }
     }
+    let max = if h.is_empty() { 0.0 } else { h.highest_equivalent(h.max()) as f64 / scale };
     out.push_str(&format!(
-        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",
+        "#[Mean    = {:12.digits$}, StdDeviation   = {:12.digits$}]\n#[Max     = {max:12.digits$}, Total count    = {:12}]\n#[Buckets = {:12}, SubBuckets     = {:12}]\n",
         h.mean() / scale,
         h.stdev() / scale,
-        h.highest_equivalent(h.max()) as f64 / scale,
         h.len(),
         h.buckets(),
-        h.distinct_values()
+        sub_buckets(h.sigfig()),
     ));
     out
+}
+
+/// The rows of HdrHistogram's percentile iteration: `(value, percentile level in %, cumulative
+/// count)`. Levels step by `100 / (ticks x 2^(floor(log2(100 / (100 - level))) + 1))`, in percent as
+/// Java's `PercentileIterator` steps them (the hdrhistogram crate steps quantiles from 0 to 1,
+/// whose rounding lands some rows one bucket later than HdrHistogram's); a level is reached at the
+/// first recorded value whose cumulative share is at or above it (one value may reach several),
+/// and a last row at 100% repeats the largest value.
+fn percentile_rows(h: &hdrhistogram::Histogram<u64>, ticks_per_half_distance: u32) -> Vec<(u64, f64, u64)> {
+    let total = h.len();
+    let mut rows = Vec::new();
+    if total == 0 {
+        return rows;
+    }
+    let mut level = 0.0f64;
+    let mut cumulative = 0u64;
+    for v in h.iter_recorded() {
+        cumulative += v.count_at_value();
+        let value = h.highest_equivalent(v.value_iterated_to());
+        while 100.0 * cumulative as f64 / total as f64 >= level {
+            rows.push((value, level, cumulative));
+            let halvings = ((100.0 / (100.0 - level)).ln() / 2f64.ln()) as i64 + 1;
+            let ticks = i64::from(ticks_per_half_distance) * 2f64.powi(halvings.clamp(0, 62) as i32) as i64;
+            level += 100.0 / ticks as f64;
+            if cumulative == total {
+                break;
+            }
+        }
+        if cumulative == total {
+            rows.push((value, 100.0, total));
+            break;
+        }
+    }
+    rows
+}
+
+/// HdrHistogram's sub-bucket count for `sigfig` significant digits: the power of two that holds
+/// 2 x 10^sigfig values at single-unit resolution (2048 for 3 digits), as its `#[Buckets` line says.
+fn sub_buckets(sigfig: u8) -> u64 {
+    let largest = 2.0 * 10f64.powi(i32::from(sigfig));
+    let magnitude = (largest.log2().ceil() as u32).max(1);
+    1u64 << magnitude
 }
 
 #[cfg(test)]
@@ -279,6 +317,16 @@ mod tests {
         assert!(csv.lines().nth(1).unwrap().starts_with("1.000,1000,"), "{csv}");
         let hgrm = std::fs::read_to_string(run.path().join(&files.hgrm)).unwrap();
         assert!(hgrm.contains("#[Max     =") && hgrm.contains("Total count    =         1000"), "{hgrm}");
+        assert!(hgrm.contains("SubBuckets     =         2048"), "3 digits: 2048 sub-buckets, {hgrm}");
+        // TotalCount is cumulative, as in HdrHistogram's own output: rising to every value recorded.
+        let totals: Vec<u64> = hgrm
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+            .collect();
+        assert!(totals.len() > 20 && totals.windows(2).all(|w| w[0] <= w[1]), "{hgrm}");
+        assert_eq!(totals.last(), Some(&1000), "{hgrm}");
+        assert!(totals.contains(&500), "the 50% row counts half of the values: {hgrm}");
         assert!(!run.path().join("run.json.tmp").exists());
     }
 }

@@ -37,9 +37,33 @@ const SHOWN: &[(&str, &[&str])] = &[
 ];
 
 /// Per case beyond its warmup and measured phase: the harness's own-cost probe, opening the
-/// backend, joining the producers, the audit. Measured on this project's 2-core machine at 1-2 s
-/// (11 durability.yaml cases of 8 s took 107 s); replicated and consumer cases take the longer end.
+/// backend, joining the producers, closing and removing the log. Measured on this project's 2-core
+/// machine, from run.json's case times (durability.yaml with 6 s phases, 11 cases in 1m 56s):
+/// 1.3-1.9 s between an unreplicated case's end and the next one's warmup.
 const SETUP_PER_CASE: Duration = Duration::from_secs(2);
+
+/// A replicated case also heals its faults, waits for its replicas to converge and audits every
+/// acknowledged record against the log: 3-5 s in all in the same run (up to 6 s after a failover).
+const REPLICATED_SETUP: Duration = Duration::from_secs(3);
+
+/// Once per run: the codec reference measurement before the first case and the report after the
+/// last (4-5 s in the same run).
+const PER_RUN: Duration = Duration::from_secs(4);
+
+/// What a case costs beyond its phases: [`SETUP_PER_CASE`], [`REPLICATED_SETUP`] for a replicated
+/// case, and with consumer faults the wait for records a crash left unprocessed (the consumers
+/// drain until nothing moved for `session.timeout.ms` + 5 s).
+fn setup(case: &super::Case) -> Duration {
+    let w = &case.workload;
+    let mut d = SETUP_PER_CASE;
+    if w.topic.replication_factor > 1 {
+        d += REPLICATED_SETUP;
+    }
+    if let Some(c) = w.consumers.as_ref().filter(|c| !c.faults.is_empty()) {
+        d += Duration::from_millis(c.session_timeout_ms) + Duration::from_secs(5);
+    }
+    d
+}
 
 /// A value of the resolved workload by its dotted key (`records.key.size`).
 fn lookup<'a>(json: &'a Value, section: &str, key: &str) -> Option<&'a Value> {
@@ -119,13 +143,14 @@ impl Workload {
         out
     }
 
-    /// How long the run takes: each case's warmup and measured phase, and the per-case setup.
+    /// How long the run takes: each case's warmup and measured phase, each case's setup
+    /// ([`setup`]) and the run's own start and end ([`PER_RUN`]).
     fn estimate(&self, cases: &[super::Case]) -> String {
         let phases: Duration = cases
             .iter()
             .map(|c| c.workload.records.warmup.0 + c.workload.records.duration.map(|d| d.0).unwrap_or_default())
             .sum();
-        let setup = SETUP_PER_CASE * cases.len() as u32;
+        let setup: Duration = cases.iter().map(setup).sum::<Duration>() + PER_RUN;
         let kafka = cases.iter().any(|c| c.workload.engine.kind == EngineKind::Kafka);
         if self.records.count.is_some() {
             return format!(
@@ -134,10 +159,11 @@ impl Workload {
             );
         }
         format!(
-            "estimated time: about {} ({} of warmup and measured phases, about {}s per case of setup{})",
+            "estimated time: about {} ({} of warmup and measured phases, about {} of per-case setup, audits and \
+             consumer draining, and the report{})",
             human(phases + setup),
             human(phases),
-            SETUP_PER_CASE.as_secs(),
+            human(setup),
             if kafka { "; kafka cases also wait for the cluster" } else { "" }
         )
     }

@@ -6,6 +6,7 @@ mod error;
 pub mod kafka;
 pub(crate) mod limits;
 mod schema;
+mod spelling;
 mod sweep;
 pub(crate) mod units;
 
@@ -259,6 +260,10 @@ fn validate(w: &mut Workload, text: &str) -> Result<(), WorkloadError> {
 /// [`locate`] for `records.key` / `records.value` too: the subsection, then the key after it.
 fn locate_nested(text: &str, section: &str, key: &str) -> Option<(u64, u64)> {
     let Some((top, sub)) = section.split_once('.') else { return locate(text, section, key) };
+    // Flat (`key.size: 0`) first, then nested (`key: { size: 0 }`).
+    if let Some(at) = locate(text, top, &format!("{sub}.{key}")) {
+        return Some(at);
+    }
     let (line, col) = locate(text, top, sub)?;
     let needle = format!("{key}:");
     for (i, l) in text.lines().enumerate().skip(line as usize - 1) {

@@ -47,6 +47,16 @@ const_default!(max_poll_records, u32, 500);
 const_default!(session_timeout_ms, u64, 45_000);
 const_default!(workers, u32, 4);
 
+/// `records.seed`'s default, for [`super::spelling`].
+pub(super) fn default_seed() -> u64 {
+    seed()
+}
+
+/// `records.max_error_ratio`'s default, for [`super::spelling`].
+pub(super) fn default_max_error_ratio() -> f64 {
+    max_error_ratio()
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -469,9 +479,10 @@ impl Default for ProducerSpec {
     }
 }
 
-/// `records:`.
+/// `records:`. Read through [`super::spelling::RecordsFile`]: `key` and `value` keys nested
+/// (`key: { size: 16 }`) or flat (`key.size: 16`); written nested.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "super::spelling::RecordsFile")]
 pub struct RecordsSpec {
     /// Measured phase length (or `count`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

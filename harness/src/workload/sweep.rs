@@ -22,8 +22,10 @@ pub struct Case {
     pub workload: Workload,
 }
 
-/// Sections that hold keys, longest first so `records.key.size` finds `records.key`.
-const SECTIONS: &[&str] = &["records.key", "records.value", "engine", "topic", "producer", "records", "consumers"];
+/// Sections that hold keys, longest first so `records.key.size` finds `records.key` and
+/// `engine.properties.sasl.mechanism` finds `engine.properties` (librdkafka's names, dots included).
+const SECTIONS: &[&str] =
+    &["records.key", "records.value", "engine.properties", "engine", "topic", "producer", "records", "consumers"];
 
 /// The workload with `key` (`section.key`, or a top-level key) set to `value`, re-checked by type.
 pub(crate) fn with_value(w: &Workload, key: &str, value: &serde_json::Value) -> Result<Workload, String> {

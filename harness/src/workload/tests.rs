@@ -203,7 +203,8 @@ fn validate_speaks_the_files_words_and_shows_swept_keys_as_their_lists() {
         "batch.size 65536, linger.ms 5, compression.type none",
         "records: duration 8s, warmup 2s, rate 20000,",
         "14 case(s): 14 sweep point(s) (zip)\n",
-        "estimated time: about 2m 48s (2m 20s of warmup and measured phases",
+        // 14 x 10 s of phases, 14 x 2 s of setup, 9 replicated cases x 3 s, 4 s for the run.
+        "estimated time: about 3m 19s (2m 20s of warmup and measured phases, about 59s of per-case setup",
     ] {
         assert!(text.contains(words), "lacks `{words}`:\n{text}");
     }
@@ -263,10 +264,16 @@ fn every_yaml_example_in_the_docs_parses() {
         .collect();
     files.push(root.join("README.md"));
     let mut n = 0;
+    // The "Key spelling" section's two examples, flat and nested.
+    let mut spelling: Vec<serde_json::Value> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
+        let mut in_spelling = false;
         let mut block: Option<String> = None;
         for line in text.lines() {
+            if line.starts_with("## ") {
+                in_spelling = file.ends_with("WORKLOADS.md") && line == "## Key spelling";
+            }
             match (&mut block, line.trim_start()) {
                 (None, l) if l.starts_with("```yaml") => block = Some(String::new()),
                 (Some(b), l) if l.starts_with("```") => {
@@ -279,8 +286,10 @@ fn every_yaml_example_in_the_docs_parses() {
                         yaml.push_str("records: { duration: 1s }\n");
                     }
                     let parsed: Result<Workload, _> = serde_saphyr::from_str(&yaml);
-                    if let Err(e) = parsed {
-                        panic!("{}: example does not parse: {e}\n{yaml}", file.display());
+                    match parsed {
+                        Err(e) => panic!("{}: example does not parse: {e}\n{yaml}", file.display()),
+                        Ok(w) if in_spelling => spelling.push(serde_json::to_value(&w).unwrap()),
+                        Ok(_) => {}
                     }
                     n += 1;
                 }
@@ -293,4 +302,8 @@ fn every_yaml_example_in_the_docs_parses() {
         }
     }
     assert!(n >= 3, "found {n} yaml examples");
+    assert_eq!(spelling.len(), 2, "WORKLOADS.md's Key spelling section shows the flat and the nested spelling");
+    assert_eq!(spelling[0], spelling[1], "flat and nested `records` keys read the same");
+    assert_eq!(spelling[0]["records"]["key"]["distribution"], "zipf");
+    assert_eq!(spelling[0]["records"]["value"]["size"], 512);
 }

@@ -33,6 +33,46 @@ pub(crate) use backend::Kafka;
 #[cfg(feature = "kafka")]
 pub(crate) use plan::KafkaPlan;
 
+/// No broker of `bootstrap` could be reached: the case failed within seconds, and every later case
+/// of the run on the same cluster is recorded as not run, with this reason, rather than waiting in
+/// turn (a cluster that is down for one case is down for the next).
+#[derive(Debug, Clone)]
+// Made by the kafka backend only; without the feature, run() still asks a failed case for it.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) struct Unreachable {
+    /// `engine.bootstrap.servers` as the case used it.
+    pub bootstrap: String,
+    /// What librdkafka reported.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no broker reachable at {}: {}", self.bootstrap, self.reason)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+impl Unreachable {
+    /// The unreachable cluster a case's error names, if it does.
+    pub(crate) fn of(e: &anyhow::Error) -> Option<Unreachable> {
+        e.chain().find_map(|c| c.downcast_ref::<Unreachable>()).cloned()
+    }
+
+    /// Whether `plan` runs against this cluster (a mock cluster is started for its case: never).
+    #[cfg(feature = "kafka")]
+    pub(crate) fn reaches(&self, plan: &super::plan::CasePlan) -> bool {
+        plan.kafka.as_ref().is_some_and(|k| k.mock_brokers.is_none() && k.bootstrap == self.bootstrap)
+    }
+
+    /// Without the kafka feature no case reaches a cluster.
+    #[cfg(not(feature = "kafka"))]
+    pub(crate) fn reaches(&self, _plan: &super::plan::CasePlan) -> bool {
+        false
+    }
+}
+
 /// `kbench --version`: the version and what the build can reach — the `kafka` feature, and what
 /// librdkafka itself reports built in (its `builtin.features`): TLS and the SASL mechanisms.
 pub(crate) fn version() -> &'static str {

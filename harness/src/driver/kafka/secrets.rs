@@ -135,9 +135,65 @@ pub(crate) fn swept_secret<'a>(params: impl IntoIterator<Item = (&'a String, &'a
 }
 
 /// `message` with every occurrence of a secret's value replaced, for errors that may quote it.
-#[cfg(feature = "kafka")]
 pub(crate) fn scrub(message: &str, secret: &str) -> String {
     if secret.is_empty() { message.to_string() } else { message.replace(secret, "(secret)") }
+}
+
+/// The secret values a run or a validation carries, to scrub from whatever it prints: each secret
+/// property of the workload file's `engine.properties` (as written, and with `${NAME}` expanded)
+/// and each `--set` that carries one (its text after `=`, and the strings in it once parsed).
+/// Longest first, so that a secret containing another is replaced whole.
+pub(crate) fn secret_values(workload_text: Option<&str>, overrides: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |v: &Value| {
+        leaves(v, &mut |s| {
+            out.push(s.to_string());
+            if let Ok(expanded) = expand_env(s) {
+                out.push(expanded);
+            }
+        })
+    };
+    if let Some(Ok(file)) = workload_text.map(serde_saphyr::from_str::<Value>)
+        && let Some(props) = file.pointer("/engine/properties").and_then(Value::as_object)
+    {
+        props.iter().filter(|(k, _)| is_secret(k)).for_each(|(_, v)| add(v));
+    }
+    for o in overrides {
+        let Some((key, text)) = o.split_once('=') else { continue };
+        let key = key.trim();
+        if !carries_secret(key, &Value::String(text.to_string())) {
+            continue;
+        }
+        add(&Value::String(text.to_string()));
+        if let Ok(parsed) = serde_saphyr::from_str::<Value>(text) {
+            match (&parsed, key) {
+                (Value::Object(m), "engine.properties") => {
+                    m.iter().filter(|(k, _)| is_secret(k)).for_each(|(_, v)| add(v));
+                }
+                _ => add(&parsed),
+            }
+        }
+    }
+    out.retain(|s| !s.trim().is_empty());
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Every string (and number, as written) inside `v`.
+fn leaves(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Number(n) => f(&n.to_string()),
+        Value::Array(a) => a.iter().for_each(|v| leaves(v, f)),
+        Value::Object(m) => m.values().for_each(|v| leaves(v, f)),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+/// `message` with each of `secrets` ([`secret_values`]) replaced by `(secret)`.
+pub(crate) fn scrub_all(message: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(message.to_string(), |m, s| scrub(&m, s))
 }
 
 #[cfg(test)]
@@ -194,6 +250,28 @@ mod tests {
                 "engine.properties=(secret, set)",
                 "producer.linger.ms=5"
             ]
+        );
+    }
+
+    #[test]
+    fn secret_values_come_from_the_file_and_the_command_line_and_are_scrubbed() {
+        let file = "name: x\nengine: { properties: { sasl.password: 'file-pass', sasl.mechanism: PLAIN, \
+                    ssl.key.password: { nested: deep-pass } } }\nrecords: { duration: 1s }\n";
+        let secrets = secret_values(
+            Some(file),
+            &[
+                "engine.properties.sasl.password=[cli-pass".into(),
+                "engine.properties={sasl.username: cli-user, acks: 1}".into(),
+                "producer.linger.ms=5".into(),
+            ],
+        );
+        for s in ["file-pass", "deep-pass", "[cli-pass", "cli-user"] {
+            assert!(secrets.iter().any(|v| v == s), "{s}: {secrets:?}");
+        }
+        assert!(!secrets.iter().any(|v| v == "PLAIN" || v == "5" || v == "1"), "{secrets:?}");
+        assert_eq!(
+            scrub_all("bad [cli-pass and file-pass, not PLAIN", &secrets),
+            "bad (secret) and (secret), not PLAIN"
         );
     }
 

@@ -33,11 +33,20 @@ const REFUSED: &[RDKafkaErrorCode] = &[
     RDKafkaErrorCode::IllegalSASLState,
 ];
 
-/// The metadata client's context: librdkafka's log, and the first refusal it reported (errors
-/// are events on the client's main queue, served by polling it: a producer's `poll`).
+/// How long every broker may stay unreachable (librdkafka's AllBrokersDown, with no metadata
+/// since) before the case fails: a few reconnection attempts (`reconnect.backoff.ms` starts at
+/// 100 ms), not the whole [`TIMEOUT`].
+const UNREACHABLE_GRACE: Duration = Duration::from_secs(2);
+
+/// The metadata client's context: librdkafka's log, the first refusal it reported, and since when
+/// all brokers have been down (errors are events on the client's main queue, served by polling
+/// it: a producer's `poll`).
 #[derive(Default)]
 struct Watch {
     refused: Mutex<Option<String>>,
+    /// When librdkafka first said every broker was down, and its last word on a connection.
+    down: Mutex<Option<(Instant, String)>>,
+    transport: Mutex<Option<String>>,
 }
 
 impl ClientContext for Watch {
@@ -46,12 +55,34 @@ impl ClientContext for Watch {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code().is_some_and(|c| REFUSED.contains(&c)) {
+        let code = error.rdkafka_error_code();
+        let named = || format!("{} ({reason})", super::errors::error_name(&error));
+        if code.is_some_and(|c| REFUSED.contains(&c)) {
             let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-            refused.get_or_insert_with(|| format!("{} ({reason})", super::errors::error_name(&error)));
+            refused.get_or_insert_with(named);
+        } else if code == Some(RDKafkaErrorCode::AllBrokersDown) {
+            let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+            down.get_or_insert_with(|| (Instant::now(), named()));
         } else {
+            if code == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+                *self.transport.lock().unwrap_or_else(|p| p.into_inner()) = Some(named());
+            }
             log::info!("librdkafka: {error}: {reason}");
         }
+    }
+}
+
+impl Watch {
+    /// Every broker has been unreachable for [`UNREACHABLE_GRACE`]: what librdkafka said.
+    fn unreachable(&self) -> Option<String> {
+        let down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, what) = down.as_ref().filter(|(since, _)| since.elapsed() >= UNREACHABLE_GRACE)?;
+        let last = self.transport.lock().unwrap_or_else(|p| p.into_inner());
+        Some(format!(
+            "librdkafka: {what} for {:.1} s{}",
+            since.elapsed().as_secs_f64(),
+            last.as_ref().map_or(String::new(), |t| format!("; last: {t}"))
+        ))
     }
 }
 
@@ -120,7 +151,8 @@ pub(crate) fn ensure(
 }
 
 /// The topic's partition count, `None` when the cluster does not know it. Fails as soon as
-/// librdkafka reports the connection refused (TLS, SASL), or after [`TIMEOUT`].
+/// librdkafka reports the connection refused (TLS, SASL), once no broker has been reachable for
+/// [`UNREACHABLE_GRACE`] ([`super::Unreachable`]), or after [`TIMEOUT`].
 fn partition_count(probe: &Probe, topic: &str, bootstrap: &str) -> anyhow::Result<Option<usize>> {
     let until = Instant::now() + TIMEOUT;
     loop {
@@ -129,6 +161,11 @@ fn partition_count(probe: &Probe, topic: &str, bootstrap: &str) -> anyhow::Resul
         probe.poll(Duration::ZERO);
         if let Some(refused) = probe.context().refused.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             anyhow::bail!("connecting to {bootstrap}: librdkafka: {refused}");
+        }
+        if result.is_err()
+            && let Some(reason) = probe.context().unreachable()
+        {
+            return Err(super::Unreachable { bootstrap: bootstrap.to_string(), reason }.into());
         }
         match result {
             Ok(metadata) => {
