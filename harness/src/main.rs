@@ -92,7 +92,15 @@ fn main() -> ExitCode {
 /// `kbench run`'s exit codes, as [`RUN_HELP`] lists them.
 fn run(args: &driver::RunArgs) -> ExitCode {
     let secrets = || secrets_of(&args.workload, &args.overrides);
-    match driver::run(args) {
+    let outcome = driver::run(args);
+    if outcome.is_err() && driver::interrupt::stopping_at_once() {
+        // A second Ctrl-C's handler is writing the report and ends the process with its own code;
+        // what failed here is the run it is tearing down.
+        loop {
+            std::thread::park();
+        }
+    }
+    match outcome {
         Ok(driver::RunEnd::AllOk) => ExitCode::SUCCESS,
         Ok(driver::RunEnd::CaseFailed) => ExitCode::from(1),
         Ok(driver::RunEnd::Interrupted) => ExitCode::from(driver::interrupt::EXIT_INTERRUPTED),

@@ -15,6 +15,15 @@ use crate::results::{load_run, rfc3339};
 /// `kbench run`'s exit status when interrupted (128 + SIGINT, the shell's convention).
 pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
+/// Set by a second Ctrl-C, whose handler ends the process: the run loop, which may meet the data it
+/// was closing removed under it, must then not report its own error and exit first.
+static STOPPING_AT_ONCE: AtomicBool = AtomicBool::new(false);
+
+/// Whether a second Ctrl-C is ending the process (its handler exits with [`EXIT_INTERRUPTED`]).
+pub(crate) fn stopping_at_once() -> bool {
+    STOPPING_AT_ONCE.load(Ordering::SeqCst)
+}
+
 /// What the handler needs to stop a run: the flag, the case running, where the run and the data are.
 #[derive(Clone)]
 pub(crate) struct Interrupt {
@@ -54,6 +63,7 @@ impl Interrupt {
             );
             return;
         }
+        STOPPING_AT_ONCE.store(true, Ordering::SeqCst);
         eprintln!("\nkbench: second Ctrl-C: stopping at once");
         if let Err(e) = record_and_report(run_dir, current) {
             eprintln!("kbench: {e:#}");

@@ -18,15 +18,16 @@ pub struct RunDir {
     path: PathBuf,
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsynced, renamed.
+/// Writes `bytes` to `path` atomically: a temporary file of its own in the same directory, fsynced,
+/// renamed. Two writers of the same path (the run loop and a second Ctrl-C's handler both write
+/// run.json) each rename a whole file of their own; the last rename wins, and neither fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
 /// Whether `--out DIR` may be written: a missing or empty directory, or with `replace` one that
