@@ -3,28 +3,19 @@
 //! commits right after polling crashes with records still queued for its workers.
 
 use std::path::Path;
-use std::process::Command;
+
+mod run_support;
 
 fn run(dir: &Path, consumers: &str, key: &str) -> serde_json::Value {
-    let workload = dir.join("w.yaml");
-    std::fs::write(
-        &workload,
-        format!(
+    let out_dir = run_support::run_ok(
+        dir,
+        &format!(
             "name: consumers-test\nengine: {{ kind: embedded, io: pwrite }}\ntopic: {{ name: t, partitions: 4 }}\n\
              producer: {{ threads: 2, acks: all, linger.ms: 2 }}\n\
              records: {{ count: 3000, warmup: 200ms, rate: 2000, key: {key} }}\n\
              consumers: {consumers}\n"
         ),
-    )
-    .unwrap();
-    let out_dir = dir.join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_kbench"))
-        .args(["run", "--quiet", "--out"])
-        .arg(&out_dir)
-        .arg(&workload)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    );
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("run.json")).unwrap()).unwrap();
     run["cases"][0]["summary"]["consumers"].clone()
 }

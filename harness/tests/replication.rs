@@ -5,26 +5,18 @@
 use std::path::Path;
 use std::process::Command;
 
+mod run_support;
+
 fn run(dir: &Path, producer: &str, topic: &str, records: &str) -> serde_json::Value {
-    let workload = dir.join("w.yaml");
-    std::fs::write(
-        &workload,
-        format!(
+    let out_dir = run_support::run_ok(
+        dir,
+        &format!(
             "name: replication-test\nengine: {{ kind: embedded, io: pwrite }}\n\
              topic: {{ name: t, partitions: 2, replication.factor: 3, {topic} }}\n\
              producer: {{ threads: 2, linger.ms: 2, {producer} }}\n\
              records: {{ count: 8000, warmup: 200ms, rate: 4000, key: {{ distribution: uniform, cardinality: 50 }}{records} }}\n"
         ),
-    )
-    .unwrap();
-    let out_dir = dir.join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_kbench"))
-        .args(["run", "--quiet", "--out"])
-        .arg(&out_dir)
-        .arg(&workload)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    );
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("run.json")).unwrap()).unwrap();
     run["cases"][0]["summary"].clone()
 }

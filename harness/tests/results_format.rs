@@ -12,6 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod run_support;
+
 /// Every object of run.json and its fields, as docs/RESULTS-FORMAT.md's tables list them (a table
 /// whose first header cell is `<object> field`).
 const FIELDS: &[(&str, &[&str])] = &[
@@ -245,10 +247,9 @@ fn the_docs_tables_list_every_run_json_field_and_no_other() {
 /// Runs a small replicated case with consumers and every batch stage (pwrite, lz4, flush.messages),
 /// bounded by a record count; returns the run directory.
 fn run_case(dir: &Path) -> PathBuf {
-    let workload = dir.join("w.yaml");
-    std::fs::write(
-        &workload,
-        format!(
+    run_support::run_ok(
+        dir,
+        &format!(
             "name: results-format\nengine: {{ kind: embedded, io: pwrite }}\n\
              topic: {{ name: t, partitions: 2, replication.factor: 2, flush.messages: 50, \
                        faults: [{{ at: 200ms, action: slow, broker: 1, delay: 1ms, until: 400ms }}] }}\n\
@@ -258,16 +259,6 @@ fn run_case(dir: &Path) -> PathBuf {
              consumers: {{ members: 1, session.timeout.ms: 1000 }}\n"
         ),
     )
-    .unwrap();
-    let out_dir = dir.join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_kbench"))
-        .args(["run", "--quiet", "--out"])
-        .arg(&out_dir)
-        .arg(&workload)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    out_dir
 }
 
 fn keys(v: &Value, what: &str) -> BTreeSet<String> {
