@@ -87,19 +87,6 @@ impl<'a> RecordParts<'a> {
         at + self.write_body(&mut slot[at..], timestamp_delta, offset_delta)
     }
 
-    /// Writes all of the record but its first byte into `rest` (exactly [`size`](Self::size) - 1
-    /// bytes for the same deltas) and returns that first byte, for a writer that publishes the record
-    /// by storing its first byte last.
-    pub fn write_tail(&self, rest: &mut [u8], timestamp_delta: i64, offset_delta: i32) -> u8 {
-        let body = self.body_size(timestamp_delta, offset_delta);
-        let mut length = [0u8; 5];
-        let n = write_varint(&mut length, body as i32);
-        rest[..n - 1].copy_from_slice(&length[1..n]);
-        let written = self.write_body(&mut rest[n - 1..], timestamp_delta, offset_delta);
-        debug_assert_eq!(n - 1 + written, rest.len());
-        length[0]
-    }
-
     /// Writes the body (everything after the length varint) at the start of `slot`.
     #[inline]
     fn write_body(&self, slot: &mut [u8], timestamp_delta: i64, offset_delta: i32) -> usize {

@@ -18,9 +18,10 @@
 //! the earlier ([`Batch::extent`]).
 //!
 //! # Publication
-//! Each record is published by the Release store of its first byte into the zero-filled buffer
-//! ([`ClaimableBuffer`]); the drainer walks the records from the start and takes the batch once it
-//! reached the extent's end. Per record, the only read-modify-write on a shared line is the claim.
+//! Each record is written whole into its range, then published by the Release store of its flag (one
+//! byte per offsetDelta, [`ClaimableBuffer`]); the drainer reads the flags of the claimed records in
+//! order and takes the batch once every one is set. Per record, the only read-modify-write on a shared
+//! line is the claim, and the buffer's bytes need no zero-filling between uses.
 //!
 //! # The completion's references
 //! A record's handle on its batch's completion ([`BatchRef`]) is not a reference-count increment: the
@@ -133,26 +134,17 @@ pub(super) struct Extent {
     pub end: usize,
 }
 
-/// How far the drainer's walk over published records got.
-#[derive(Debug, Clone, Copy)]
+/// How far the drainer's walk over published records got: the records seen published.
+#[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Walk {
-    pos: usize,
     count: u32,
 }
 
-impl Default for Walk {
-    fn default() -> Self {
-        Walk { pos: RECORD_BATCH_OVERHEAD, count: 0 }
-    }
-}
-
 impl Batch {
-    /// A published-to-be batch over a zero-filled `buffer` (its length is the capacity, header space
-    /// included), holding the handles' strong reference.
+    /// A published-to-be batch over `buffer` (its length is the capacity, header space included;
+    /// its bytes are overwritten before anyone reads them), holding the handles' strong reference.
     pub(super) fn create(partition: u32, seq: u64, base_timestamp: i64, buffer: Vec<u8>) -> Arc<Batch> {
         assert!(buffer.len() <= MAX_CAPACITY, "a batch buffer of {} bytes is over the lock-free limit", buffer.len());
-        #[cfg(debug_assertions)]
-        assert!(buffer.iter().all(|&b| b == 0), "batch buffers arrive zero-filled");
         let batch = Arc::new(Batch {
             hot: Hot {
                 state: AtomicU64::new(0),
@@ -238,10 +230,14 @@ impl Batch {
             self.hot.max_timestamp.fetch_max(timestamp, Ordering::Relaxed);
         }
         // Valid claims only move the end forward and end within `cap`, so ranges never overlap.
-        // SAFETY: the claim gave this thread [pos, pos + size) alone, within `cap`; the drainer reads
-        // none of it before the first byte is published, and takes the buffer only after that.
+        // SAFETY: the claim gave this thread [pos, pos + size) and offsetDelta `offset_delta` alone,
+        // within `cap`; the drainer reads none of it before the flag is set, and takes the buffer only
+        // after that.
         unsafe {
-            self.buffer.write_record(pos, size, |rest| parts.write_tail(rest, delta, offset_delta as i32));
+            self.buffer.write_record(pos, size, offset_delta as usize, |slot| {
+                let written = parts.write(slot, delta, offset_delta as i32);
+                debug_assert_eq!(written, size);
+            });
         }
         let full = pos + 2 * size > cap || u64::from(offset_delta) + 1 >= MAX_RECORDS;
         Claim::Done { offset_delta, size, full }
@@ -286,34 +282,14 @@ impl Batch {
         Some(Extent { count: count_of(at) as u32, end: position(at) })
     }
 
-    /// Walks on over the records published since; true once it reached `extent.end`.
+    /// Walks on over the records published since; true once every record of `extent` is.
     pub(super) fn walk(&self, walk: &mut Walk, extent: Extent) -> bool {
-        if walk.count == 0 {
-            self.buffer.prefetch(walk.pos, extent.end);
-        }
-        while walk.pos < extent.end {
-            // SAFETY: `walk.pos` is the start of a claimed record before `end <= capacity`, and the
-            // buffer is taken only after the walk is done.
-            let first = unsafe { self.buffer.first_byte(walk.pos) };
-            if first == 0 {
+        while walk.count < extent.count {
+            if !self.buffer.is_published(walk.count as usize) {
                 return false;
             }
-            // The length varint: its first byte, then (published with it) the rest.
-            let mut unsigned = u64::from(first & 0x7f);
-            let mut byte = first;
-            let mut len = 1;
-            while byte & 0x80 != 0 {
-                assert!(len < 5 && walk.pos + len < extent.end, "corrupt length varint in a claimed record");
-                // SAFETY: inside the record whose first byte was just read as published.
-                byte = unsafe { self.buffer.published_byte(walk.pos + len) };
-                unsigned |= u64::from(byte & 0x7f) << (7 * len);
-                len += 1;
-            }
-            let body = (unsigned >> 1) as usize; // zig-zag of a positive length
-            walk.pos += len + body;
             walk.count += 1;
         }
-        assert_eq!((walk.pos, walk.count), (extent.end, extent.count), "the walk ends where the claims do");
         true
     }
 
@@ -326,8 +302,8 @@ impl Batch {
     /// Drainer only, once, after [`walk`](Self::walk) returned true.
     pub(super) fn take_buffer(&self, extent: Extent) -> Vec<u8> {
         assert!(self.finalize(extent.count), "a batch's buffer is taken once");
-        // SAFETY: sealed, so every valid claim is in the extent, and the walk read each record's first
-        // byte as published (Acquire), so every byte up to `end` is written and visible; void claims
+        // SAFETY: sealed, so every valid claim is in the extent, and the walk read each record's flag
+        // as published (Acquire), so every byte up to `end` is written and visible; void claims
         // write nothing; `finalized` makes this the only take.
         unsafe { self.buffer.take(extent.end) }
     }

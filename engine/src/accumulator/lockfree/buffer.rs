@@ -1,23 +1,34 @@
 //! A batch's byte buffer, written by many appenders at once into ranges each claimed exclusively, and
 //! moved out once by the drainer.
 //!
-//! A record is published by its first byte: the appender writes the rest of its range with plain
-//! stores, then stores the first byte (the first byte of the record's length varint, never 0) with
-//! Release. The buffer arrives zero-filled, so the drainer, walking the records from the start, sees a
-//! 0 where a claimed record is not written yet, and a non-zero first byte (Acquire) once every byte of
-//! that record is visible to it. No separate word is written per record.
+//! A record is published by its flag: the appender writes its whole range with plain stores, in one
+//! pass, then stores 1 (Release) into the flag of its offsetDelta. The drainer reads the flags of the
+//! claimed offsetDeltas in order (Acquire), so once it saw a record's flag, every byte of that record is
+//! visible to it. The flags are a small array of their own (one byte per record the buffer could hold
+//! at the smallest record size), zero-filled per batch; the record bytes need no zero-filling, so a
+//! buffer is reused as it comes back, as the mutex accumulator's are.
 //!
-//! In production the bytes are a plain `Vec<u8>` reached through its base pointer, the first byte of
-//! a record through `AtomicU8::from_ptr`. Under loom every byte is a `loom::cell::UnsafeCell` and every
-//! position also has a loom `AtomicU8` for the first byte, so the model checks that each byte the
-//! drainer reads was written by an appender whose write happens-before the read (a Relaxed publication
-//! fails the model), while disjoint ranges stay disjoint cells and never look like a race.
+//! In production the bytes are a plain `Vec<u8>` reached through its base pointer. Under loom every
+//! byte is a `loom::cell::UnsafeCell` and every flag a loom `AtomicU8`, so the model checks that each
+//! byte the drainer reads was written by an appender whose write happens-before the read (a Relaxed
+//! publication fails the model), while disjoint ranges stay disjoint cells and never look like a race.
 
-/// The ordering of a record's publication (its first byte's store), shared by both versions so the
-/// model checks the production one.
+use crate::record::RECORD_BATCH_OVERHEAD;
+
+/// The ordering of a record's publication (its flag's store), shared by both versions so the model
+/// checks the production one.
 const PUBLISH: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Release;
-/// The ordering of the drainer's load of a record's first byte.
+/// The ordering of the drainer's load of a record's flag.
 const OBSERVE: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Acquire;
+
+/// The smallest record: length, attributes, timestampDelta, offsetDelta, key length (null), value
+/// length (null) and header count, one byte each.
+const MIN_RECORD: usize = 7;
+
+/// Flags a buffer of `capacity` bytes needs: one per record it can hold at most.
+fn flags_for(capacity: usize) -> usize {
+    capacity.saturating_sub(RECORD_BATCH_OVERHEAD) / MIN_RECORD + 1
+}
 
 #[cfg(not(loom))]
 pub(super) use production::ClaimableBuffer;
@@ -30,19 +41,23 @@ mod production {
     use std::cell::UnsafeCell;
     use std::sync::atomic::AtomicU8;
 
-    use super::{OBSERVE, PUBLISH};
+    use super::{OBSERVE, PUBLISH, flags_for};
 
     pub(crate) struct ClaimableBuffer {
         /// Start of `vec`'s storage, for appenders' disjoint writes.
         base: *mut u8,
         cap: usize,
         vec: UnsafeCell<Vec<u8>>,
+        /// Per offsetDelta: 1 once the record is written.
+        flags: Box<[AtomicU8]>,
     }
 
     impl ClaimableBuffer {
-        /// Takes a zero-filled buffer (length = capacity).
+        /// Takes a buffer (length = capacity; its bytes are overwritten before anyone reads them).
         pub(crate) fn new(mut vec: Vec<u8>) -> Self {
-            ClaimableBuffer { base: vec.as_mut_ptr(), cap: vec.len(), vec: UnsafeCell::new(vec) }
+            // SAFETY: a zero byte is a valid `AtomicU8` (0), so the zeroed slice is initialised.
+            let flags = unsafe { Box::<[AtomicU8]>::new_zeroed_slice(flags_for(vec.len())).assume_init() };
+            ClaimableBuffer { base: vec.as_mut_ptr(), cap: vec.len(), vec: UnsafeCell::new(vec), flags }
         }
 
         #[inline]
@@ -50,67 +65,31 @@ mod production {
             self.cap
         }
 
-        /// Calls `write` on bytes `[pos + 1, pos + len)`, then publishes the record by storing the
-        /// first byte `write` returns at `pos` (Release).
+        /// Calls `write` on bytes `[pos, pos + len)`, then publishes the record by setting the flag
+        /// of `index` (Release). Panics if `index` is past the flags (it cannot be for a claim that
+        /// fits: every record takes at least `MIN_RECORD` bytes).
         ///
         /// # Safety
-        /// The caller claimed `[pos, pos + len)` exclusively (no other thread writes it, and nobody
-        /// reads it before the first byte is published), `len >= 1`, `pos + len <= capacity()`, and
+        /// The caller claimed `[pos, pos + len)` and `index` exclusively (no other thread writes them,
+        /// and nobody reads the range before the flag is set), `pos + len <= capacity()`, and
         /// [`take`](Self::take) cannot run before the publication.
         #[inline]
-        pub(crate) unsafe fn write_record(&self, pos: usize, len: usize, write: impl FnOnce(&mut [u8]) -> u8) {
-            debug_assert!(len >= 1 && pos + len <= self.cap);
-            // The bytes are initialised: the Vec was zero-filled to its length.
+        pub(crate) unsafe fn write_record(&self, pos: usize, len: usize, index: usize, write: impl FnOnce(&mut [u8])) {
+            debug_assert!(pos + len <= self.cap);
+            let flag = &self.flags[index];
+            // The bytes are initialised: the Vec is `cap` long.
             // SAFETY: the range is in the allocation (caller's bound) and the caller's alone (its
-            // claim); the slice leaves out the first byte, which the drainer may be reading atomically.
-            let rest = unsafe { std::slice::from_raw_parts_mut(self.base.add(pos + 1), len - 1) };
-            let first = write(rest);
-            debug_assert_ne!(first, 0, "a record's first byte is never 0");
-            // SAFETY: `pos` is in the allocation; every other access to this byte is atomic too (the
-            // drainer's load) or ordered by happens-before with this store (the zero-fill before the
-            // batch was published, the drainer's take after its Acquire load of it).
-            unsafe { AtomicU8::from_ptr(self.base.add(pos)) }.store(first, PUBLISH);
+            // claim): nobody else writes it, and nobody reads it before the flag below is set.
+            let slot = unsafe { std::slice::from_raw_parts_mut(self.base.add(pos), len) };
+            write(slot);
+            flag.store(1, PUBLISH);
         }
 
-        /// The first byte of the record at `pos` (Acquire), 0 while it is not published.
-        ///
-        /// # Safety
-        /// `pos < capacity()`, and the buffer is not taken yet.
+        /// Whether the record of offsetDelta `index` is published (Acquire: its bytes are visible to
+        /// the caller once this returns true).
         #[inline]
-        pub(crate) unsafe fn first_byte(&self, pos: usize) -> u8 {
-            debug_assert!(pos < self.cap);
-            // SAFETY: in the allocation; accessed atomically by everyone until take (see write_record).
-            unsafe { AtomicU8::from_ptr(self.base.add(pos)) }.load(OBSERVE)
-        }
-
-        /// Asks for the cache lines of `[from, to)`: the drainer's walk reads one byte per record,
-        /// each address depending on the last, so without this every line is a miss of its own.
-        #[inline]
-        pub(crate) fn prefetch(&self, from: usize, to: usize) {
-            #[cfg(target_arch = "x86_64")]
-            for pos in (from..to.min(self.cap)).step_by(64) {
-                // SAFETY: SSE is part of x86_64's baseline; a prefetch is a hint, not a memory access
-                // (it cannot fault or race with the appenders' stores), of an address in the buffer.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        self.base.wrapping_add(pos) as *const i8
-                    )
-                };
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (from, to);
-        }
-
-        /// A byte of a published record other than its first.
-        ///
-        /// # Safety
-        /// `pos < capacity()`, inside a record whose first byte this thread read as published.
-        #[inline]
-        pub(crate) unsafe fn published_byte(&self, pos: usize) -> u8 {
-            debug_assert!(pos < self.cap);
-            // SAFETY: the record's writer wrote this byte before its Release store of the first byte,
-            // which this thread's Acquire load read, and nobody writes it again.
-            unsafe { self.base.add(pos).read() }
+        pub(crate) fn is_published(&self, index: usize) -> bool {
+            self.flags[index].load(OBSERVE) != 0
         }
 
         /// Moves the bytes out, cut to `len`.
@@ -135,20 +114,19 @@ mod production {
 #[cfg(loom)]
 mod model {
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::{AtomicU8, Ordering};
+    use loom::sync::atomic::AtomicU8;
 
-    use super::{OBSERVE, PUBLISH};
+    use super::{OBSERVE, PUBLISH, flags_for};
 
     pub(crate) struct ClaimableBuffer {
         cells: Box<[UnsafeCell<u8>]>,
-        /// A record's first byte lives here (the cell at its position stays 0).
-        firsts: Box<[AtomicU8]>,
+        flags: Box<[AtomicU8]>,
     }
 
     impl ClaimableBuffer {
         pub(crate) fn new(vec: Vec<u8>) -> Self {
-            let firsts = (0..vec.len()).map(|_| AtomicU8::new(0)).collect();
-            ClaimableBuffer { cells: vec.into_iter().map(UnsafeCell::new).collect(), firsts }
+            let flags = (0..flags_for(vec.len())).map(|_| AtomicU8::new(0)).collect();
+            ClaimableBuffer { cells: vec.into_iter().map(UnsafeCell::new).collect(), flags }
         }
 
         pub(crate) fn capacity(&self) -> usize {
@@ -157,29 +135,18 @@ mod model {
 
         /// # Safety
         /// As the production version.
-        pub(crate) unsafe fn write_record(&self, pos: usize, len: usize, write: impl FnOnce(&mut [u8]) -> u8) {
-            let mut scratch = vec![0u8; len - 1];
-            let first = write(&mut scratch);
-            for (cell, byte) in self.cells[pos + 1..pos + len].iter().zip(scratch) {
+        pub(crate) unsafe fn write_record(&self, pos: usize, len: usize, index: usize, write: impl FnOnce(&mut [u8])) {
+            let mut scratch = vec![0u8; len];
+            write(&mut scratch);
+            for (cell, byte) in self.cells[pos..pos + len].iter().zip(scratch) {
                 // SAFETY: loom checks this access against every other access to the same byte.
                 cell.with_mut(|p| unsafe { *p = byte });
             }
-            self.firsts[pos].store(first, PUBLISH);
+            self.flags[index].store(1, PUBLISH);
         }
 
-        /// # Safety
-        /// As the production version.
-        pub(crate) unsafe fn first_byte(&self, pos: usize) -> u8 {
-            self.firsts[pos].load(OBSERVE)
-        }
-
-        pub(crate) fn prefetch(&self, _from: usize, _to: usize) {}
-
-        /// # Safety
-        /// As the production version.
-        pub(crate) unsafe fn published_byte(&self, pos: usize) -> u8 {
-            // SAFETY: loom checks this read against the writes to the same byte.
-            self.cells[pos].with(|p| unsafe { *p })
+        pub(crate) fn is_published(&self, index: usize) -> bool {
+            self.flags[index].load(OBSERVE) != 0
         }
 
         /// # Safety
@@ -187,14 +154,9 @@ mod model {
         pub(crate) unsafe fn take(&self, len: usize) -> Vec<u8> {
             // Keep the capacity, as the production buffer does: the pool recycles by capacity.
             let mut vec = Vec::with_capacity(self.cells.len());
-            // SAFETY: loom checks each read against the writes to the same byte; the first bytes were
-            // read with Acquire by the drainer's walk before the take.
-            vec.extend(
-                self.cells[..len]
-                    .iter()
-                    .zip(&self.firsts[..len])
-                    .map(|(c, f)| c.with(|p| unsafe { *p }) | f.load(Ordering::Relaxed)),
-            );
+            // SAFETY: loom checks each read against the writes to the same byte; their records' flags
+            // were read with Acquire by the drainer's walk before the take.
+            vec.extend(self.cells[..len].iter().map(|c| c.with(|p| unsafe { *p })));
             vec
         }
 

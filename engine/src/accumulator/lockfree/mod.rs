@@ -6,7 +6,7 @@
 //! 1. claim: one `fetch_add` on the batch's `state` word (sealed bit | record count | bytes) gives the
 //!    record its offsetDelta and its byte range at once; a claim that finds the batch sealed or full is
 //!    void;
-//! 2. write the record into that range of the buffer (ranges never overlap), its first byte last, with
+//! 2. write the record into that range of the buffer (ranges never overlap), then set its flag with
 //!    Release: that store publishes the record;
 //! 3. the record's completion handle takes one of the references the batch was created with: no
 //!    reference-count increment.
@@ -16,12 +16,12 @@
 //! holding that record, with one CAS on the slot (an installer that loses the race drops its batch
 //! and appends to the winner's). Batches carry a per-partition sequence number (the previous batch's + 1, so racing
 //! installers agree), and the drainer takes each partition's batches in sequence order, each only once
-//! sealed and every valid record in it published (it walks the records, reading each first byte with
+//! sealed and every valid record in it published (it walks the records, reading each one's flag with
 //! Acquire), so the bytes it reads are complete. The drainer seals lingering batches itself. Only
 //! buffer.memory exhaustion blocks.
 //!
-//! Buffers go back to buffer.memory zero-filled (see [`LockFreeAccumulator::deallocate`]): a 0 first
-//! byte is how the drainer knows a claimed record is not written yet.
+//! Buffers go back to buffer.memory as they are: a batch's publication flags are its own, so the
+//! record bytes need no zero-filling between uses.
 
 mod batch;
 mod buffer;
@@ -264,7 +264,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                 return Ok(appended);
             }
             // Another appender installed first: its batch is the partition's now. Give the memory
-            // back (zero-filled: the record written here goes with it) and append there.
+            // back (the record written here goes with it) and append there.
             let buffer = fresh.take_buffer_unpublished();
             self.deallocate(buffer);
         }
@@ -373,10 +373,7 @@ impl RecordAccumulator for LockFreeAccumulator {
         !st.pending.is_empty() || st.open.iter().any(|b| !b.is_empty() && !b.is_sealed())
     }
 
-    /// Zero-fills the buffer before it goes back: batches are built over zero-filled buffers (the
-    /// drainer reads a 0 first byte as a record not yet written).
-    fn deallocate(&self, mut buffer: Vec<u8>) {
-        buffer.fill(0);
+    fn deallocate(&self, buffer: Vec<u8>) {
         self.control.deallocate(buffer);
     }
 
