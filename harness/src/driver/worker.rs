@@ -2,9 +2,9 @@
 //! open loop on a rate schedule), and record each delivery's latency from the scheduled and the
 //! actual send.
 //!
-//! The loop reads the clock twice per record (before and after the send call; in an open loop the
-//! schedule's last reading is the send instant) and records into the thread's own histograms
-//! without locks. Deliveries are polled between sends, and the latency is taken from the backend's
+//! The loop reads the clock once per record before the send call (the time-stamp counter, see
+//! [`SendClock`]; in an open loop the schedule's last reading is the send instant) and once more
+//! after every [`SEND_SAMPLE`]-th, and records into the thread's own histograms without locks. Deliveries are polled between sends, and the latency is taken from the backend's
 //! completion instant (the batch's, or librdkafka's delivery report), not from when this thread
 //! noticed it.
 
@@ -20,7 +20,7 @@ use super::ledger::{ID_HEADER, Ledger, RecordId};
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
 use super::plan::CasePlan;
-use crate::metrics::{CaseMetrics, RateSchedule, Stage, StageRecorder, thread_cpu_time};
+use crate::metrics::{CaseMetrics, RateSchedule, SendClock, Stage, StageRecorder, thread_cpu_time};
 
 /// Everything one thread needs.
 pub(crate) struct Worker<S> {
@@ -91,6 +91,9 @@ impl<S: Sender> Worker<S> {
             crate::metrics::precise_sleeps();
         }
         let mut rec = self.metrics.recorder();
+        // A closed loop's send instants: the time-stamp counter, anchored to `Instant` (see
+        // `metrics::clock`); an open loop's come from its schedule.
+        let mut clock = SendClock::new();
         let mut report = WorkerReport::default();
         let mut seq = 0u64;
         let mut headers = self.headers.clone();
@@ -132,7 +135,7 @@ impl<S: Sender> Worker<S> {
                     }
                 }
                 _ => {
-                    let now = Instant::now();
+                    let now = clock.now();
                     (now, now)
                 }
             };
@@ -146,7 +149,7 @@ impl<S: Sender> Worker<S> {
                 // The send stage is timed on every SEND_SAMPLE-th record: a clock read costs as
                 // much as a lock-free append on a VM, and a systematic sample keeps the percentiles.
                 if seq.is_multiple_of(SEND_SAMPLE) {
-                    rec.record(Stage::Send, sent.elapsed().as_nanos() as u64);
+                    rec.record(Stage::Send, clock.now().saturating_duration_since(sent).as_nanos() as u64);
                 }
                 report.sent += 1;
             }

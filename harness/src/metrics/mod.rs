@@ -4,6 +4,7 @@
 //! per collection (see [`StageRecorder`]); the collector sums them into the interval and the totals.
 //! Values are nanoseconds (batch stages: records and bytes), 3 significant digits.
 
+mod clock;
 mod process;
 mod rate;
 mod threads;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use clock::SendClock;
 use hdrhistogram::Histogram;
 pub use process::rss_bytes;
 pub use rate::{RateSchedule, precise_sleeps};
