@@ -88,6 +88,13 @@ pub(crate) struct PartitionLog {
     pub(super) unsynced: Vec<SyncTarget>,
     /// The directory's fsync is due (a segment was created in it); it is opened for that fsync only.
     pub(super) dir_unsynced: bool,
+    /// Changes whenever a file a reader may have a view of is deleted, cut or replaced (retention,
+    /// truncation; a reopened log has a new one): a read whose partition changed generation during
+    /// its disk reads starts again (`reader.rs`).
+    pub(crate) generation: u64,
+    /// Test hook: the next read stops where its disk reads begin until the test lets it go.
+    #[cfg(test)]
+    pub(crate) read_gate: Option<super::reader::ReadGate>,
 }
 
 impl PartitionLog {
@@ -117,6 +124,9 @@ impl PartitionLog {
             // The first fsync after opening also covers the directory: opening may have created it
             // and the first segment.
             dir_unsynced: true,
+            generation: super::reader::next_generation(),
+            #[cfg(test)]
+            read_gate: None,
         }
     }
 

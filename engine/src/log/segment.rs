@@ -3,8 +3,9 @@
 //! Descriptors: only the active segment holds one, for its writes (the O_DIRECT handle when
 //! direct_io is on, else the read-write one); index files hold none (see `index.rs`). Reads of a
 //! segment without a handle (an inactive one, or the active one under direct_io) open the file for
-//! the read and close it after ([`Segment::reader`]). A write still in flight keeps its own `Arc` of
-//! the handle, so dropping the segment's never closes a descriptor the kernel is writing through.
+//! the read and close it after ([`open_reader`]). A write still in flight, and a read running
+//! without the partition's lock (`reader.rs`), keep their own `Arc` of the handle, so dropping the
+//! segment's never closes a descriptor the kernel is writing or reading through.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -146,12 +147,22 @@ impl Segment {
 
     /// A handle to read through: the segment's own, else the file opened read-only for this read.
     pub(crate) fn reader(&self) -> Result<Arc<File>> {
-        if let Some(f) = &self.file {
-            return Ok(Arc::clone(f));
+        match self.read_handle() {
+            Some(f) => Ok(f),
+            None => open_reader(&self.path).map(Arc::new),
         }
-        let file = File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))?;
-        advise_sequential(&file);
-        Ok(Arc::new(file))
+    }
+
+    /// The buffered handle the segment holds (the active one without direct_io), if any.
+    pub(crate) fn read_handle(&self) -> Option<Arc<File>> {
+        self.file.clone()
+    }
+
+    /// Where to start scanning for the batch holding `offset`: the sparse offset index's position
+    /// at or below it (0 without an entry), within the written size.
+    pub(crate) fn index_hint(&self, offset: i64) -> u64 {
+        let relative = (offset - self.base_offset).clamp(0, i64::from(i32::MAX)) as i32;
+        u64::from(self.offset_index.lookup(relative)).min(self.size)
     }
 
     /// ftruncate of the segment file to `len` bytes, through a handle it holds or by opening it.
@@ -231,25 +242,30 @@ impl Segment {
         }
         Ok(())
     }
+}
 
-    /// Batch start positions from `from_position` whose batches end after `offset`: the position of
-    /// the batch holding `offset`, scanning forward from the index's hint.
-    /// `file` is the segment's, from [`Segment::reader`].
-    pub(crate) fn find_position(&self, file: &File, offset: i64) -> Result<Option<u64>> {
-        let hint =
-            u64::from(self.offset_index.lookup((offset - self.base_offset).clamp(0, i64::from(i32::MAX)) as i32));
-        let mut pos = hint.min(self.size);
-        let mut header = [0u8; RECORD_BATCH_OVERHEAD];
-        while pos + RECORD_BATCH_OVERHEAD as u64 <= self.size {
-            file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", &self.path, e))?;
-            let h = BatchHeader::parse(&header, pos, usize::MAX)?;
-            if h.last_offset() >= offset {
-                return Ok(Some(pos));
-            }
-            pos += (LOG_OVERHEAD + h.batch_length as usize) as u64;
+/// Opens a segment file read-only for a read (sequential readahead asked).
+pub(crate) fn open_reader(path: &Path) -> Result<File> {
+    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
+    advise_sequential(&file);
+    Ok(file)
+}
+
+/// The position of the batch holding `offset` (the first whose last offset is at or past it) in a
+/// segment `file` of `size` written bytes, scanning batch headers forward from `from` (a batch
+/// start, as the offset index gives); `None` when every batch there ends before `offset`.
+pub(crate) fn find_position(file: &File, path: &Path, from: u64, size: u64, offset: i64) -> Result<Option<u64>> {
+    let mut pos = from.min(size);
+    let mut header = [0u8; RECORD_BATCH_OVERHEAD];
+    while pos + RECORD_BATCH_OVERHEAD as u64 <= size {
+        file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", path, e))?;
+        let h = BatchHeader::parse(&header, pos, usize::MAX)?;
+        if h.last_offset() >= offset {
+            return Ok(Some(pos));
         }
-        Ok(None)
+        pos += (LOG_OVERHEAD + h.batch_length as usize) as u64;
     }
+    Ok(None)
 }
 
 fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<()> {

@@ -17,6 +17,8 @@ impl PartitionLog {
         if offset >= self.written_end {
             return Ok(());
         }
+        // Files are cut and deleted below: a read holding a view of them starts again (`reader.rs`).
+        self.generation = super::reader::next_generation();
         // Segments starting at or after the cut go entirely (the first one is kept as the file to
         // cut when everything goes).
         while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset >= offset) {
