@@ -15,6 +15,7 @@ use super::offline::LogDirHealth;
 use super::partition::PartitionLog;
 use super::{AppendCallback, Counters, FetchData, IoStats, LogConfig};
 use crate::error::{Error, Result};
+use crate::io::storage::{FsStorage, Storage};
 use crate::io::{Backend, IoBackendKind, Waker};
 
 /// One broker's copy of a topic: its partitions' logs and the I/O thread that writes them.
@@ -36,6 +37,8 @@ pub(crate) struct LocalLog {
     health: Arc<LogDirHealth>,
     config: LogConfig,
     notify: Arc<DataNotify>,
+    /// Where the partitions' files live: the real filesystem.
+    storage: Arc<dyn Storage>,
 }
 
 /// What an I/O thread is started with.
@@ -73,12 +76,18 @@ fn spawn_io(parts: IoParts<'_>, backend: Box<dyn Backend>) -> Result<JoinHandle<
 }
 
 /// Opens every partition of `topic` under `data_dir` (recovering what is there).
-fn open_partitions(data_dir: &Path, topic: &str, partitions: u32, config: &LogConfig) -> Result<Vec<PartitionLog>> {
+fn open_partitions(
+    storage: &Arc<dyn Storage>,
+    data_dir: &Path,
+    topic: &str,
+    partitions: u32,
+    config: &LogConfig,
+) -> Result<Vec<PartitionLog>> {
     let now = now_ms();
     (0..partitions)
         .map(|p| {
             let name = format!("{topic}-{p}");
-            PartitionLog::open(data_dir.join(&name), name, config.clone(), now)
+            PartitionLog::open(Arc::clone(storage), data_dir.join(&name), name, config.clone(), now)
         })
         .collect()
 }
@@ -112,8 +121,9 @@ impl LocalLog {
                 "segment.bytes must be at least 1024 and index.interval.bytes at least 1",
             ));
         }
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(false));
         let logs: Vec<Mutex<PartitionLog>> =
-            open_partitions(data_dir, topic, partitions, &config)?.into_iter().map(Mutex::new).collect();
+            open_partitions(&storage, data_dir, topic, partitions, &config)?.into_iter().map(Mutex::new).collect();
         let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
         let kind = backend.kind();
         let health = Arc::new(LogDirHealth::new(data_dir.to_path_buf()));
@@ -146,6 +156,7 @@ impl LocalLog {
             health,
             config,
             notify,
+            storage,
         })
     }
 
@@ -174,7 +185,7 @@ impl LocalLog {
             slot.lock().unwrap_or_else(|p| p.into_inner()).generation = super::reader::next_generation();
         }
         between();
-        let reopened = open_partitions(&self.dir, &self.topic, self.partitions(), &self.config)?;
+        let reopened = open_partitions(&self.storage, &self.dir, &self.topic, self.partitions(), &self.config)?;
         for (slot, log) in self.partitions.iter().zip(reopened) {
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = log;
         }

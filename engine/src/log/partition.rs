@@ -16,6 +16,7 @@ use super::producer_state::{ProducerState, SequenceCheck};
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::io::IoBackendKind;
+use crate::io::storage::Storage;
 use crate::record::{
     BatchHeader, TimestampType, compute_crc, finish_crc, offsets, set_base_offset, set_partition_leader_epoch,
 };
@@ -63,6 +64,8 @@ pub(crate) enum Placement {
 /// A partition's log.
 #[derive(Debug)]
 pub(crate) struct PartitionLog {
+    /// Where the log's files live (`io/storage.rs`).
+    pub(super) storage: Arc<dyn Storage>,
     pub name: String,
     pub(super) dir: PathBuf,
     pub(super) config: LogConfig,
@@ -99,6 +102,7 @@ pub(crate) struct PartitionLog {
 
 impl PartitionLog {
     pub(super) fn from_segments(
+        storage: Arc<dyn Storage>,
         dir: PathBuf,
         name: String,
         config: LogConfig,
@@ -108,6 +112,7 @@ impl PartitionLog {
         let next_offset = segments.last().map_or(0, |s| s.next_offset);
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         PartitionLog {
+            storage,
             name,
             dir,
             config,
@@ -251,7 +256,7 @@ impl PartitionLog {
                 t.file = None;
             }
         }
-        let segment = Segment::create(&self.dir, base_offset, &self.config, now_ms)?;
+        let segment = Segment::create(&self.storage, &self.dir, base_offset, &self.config, now_ms)?;
         self.segments.push(segment);
         self.dir_unsynced = true;
         Ok(())

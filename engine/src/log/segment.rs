@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use crate::error::{Error, Result};
+use crate::io::storage::Storage;
 use crate::record::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 
 /// Kafka's file name for a segment file: the base offset, 20 digits, zero padded.
@@ -26,6 +27,8 @@ pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
 /// A segment of a partition's log.
 #[derive(Debug)]
 pub(crate) struct Segment {
+    /// The log's storage (index files, deletion).
+    storage: Arc<dyn Storage>,
     pub base_offset: i64,
     pub path: PathBuf,
     /// The read-write handle: held by the active segment without direct_io, and during opening.
@@ -71,7 +74,13 @@ pub(crate) fn open_direct(path: &Path) -> Result<File> {
 
 impl Segment {
     /// A new, empty segment starting at `base_offset`.
-    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self> {
+    pub(crate) fn create(
+        storage: &Arc<dyn Storage>,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self> {
         let path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .read(true)
@@ -83,9 +92,11 @@ impl Segment {
         if config.preallocate {
             preallocate(&file, &path, config.segment_bytes)?;
         }
-        let offset_index = Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
-        let time_index = Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
-        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
+        let offset_index =
+            Index::create(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
+        let time_index =
+            Index::create(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
+        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
         segment.activate(config)?;
         Ok(segment)
     }
@@ -93,6 +104,7 @@ impl Segment {
     /// A segment over an open `.log` and its indexes, with no batches accounted yet. It keeps the
     /// handle until [`Segment::activate`] or [`Segment::deactivate`].
     pub(super) fn with(
+        storage: &Arc<dyn Storage>,
         file: File,
         path: PathBuf,
         base_offset: i64,
@@ -102,6 +114,7 @@ impl Segment {
     ) -> Self {
         advise_sequential(&file);
         Segment {
+            storage: Arc::clone(storage),
             base_offset,
             file: Some(Arc::new(file)),
             direct: None,
@@ -234,7 +247,7 @@ impl Segment {
     /// Removes the segment's three files (retention).
     pub(crate) fn delete(self) -> Result<()> {
         for p in [self.path.as_path(), self.offset_index.path(), self.time_index.path()] {
-            match std::fs::remove_file(p) {
+            match self.storage.remove(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io("delete segment file", p, e)),

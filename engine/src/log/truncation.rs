@@ -34,7 +34,7 @@ impl PartitionLog {
         active.truncate_file(cut, "truncate segment")?;
         let base = active.base_offset;
         drop(active);
-        let (mut segment, kept, _) = Segment::recover(&self.dir, base, &self.config, now_ms)?;
+        let (mut segment, kept, _) = Segment::recover(&self.storage, &self.dir, base, &self.config, now_ms)?;
         segment.activate(&self.config)?;
         self.producers = Default::default();
         self.last_epoch = kept.last().map_or(-1, |b| b.header.partition_leader_epoch);
