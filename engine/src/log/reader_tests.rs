@@ -62,11 +62,20 @@ fn values(data: &FetchData) -> Vec<String> {
 /// Starts a read of partition 0 from `offset` and returns once it is held where its disk reads
 /// begin: its thread, and the sender that lets it go on.
 fn hold_read(log: &Arc<LocalLog>, offset: i64) -> (JoinHandle<Result<FetchData>>, Sender<()>) {
+    hold(log, move |log| log.read(0, offset, usize::MAX, i64::MAX))
+}
+
+/// Starts `read` (a read of partition 0) on its own thread and returns once it is held where its
+/// disk reads begin: its thread, and the sender that lets it go on.
+fn hold<T: Send + 'static>(
+    log: &Arc<LocalLog>,
+    read: impl FnOnce(&LocalLog) -> T + Send + 'static,
+) -> (JoinHandle<T>, Sender<()>) {
     let (gate, entered, release) = ReadGate::new();
     log.with_partition(0, |p| p.read_gate = Some(gate));
     let reader = {
         let log = Arc::clone(log);
-        std::thread::spawn(move || log.read(0, offset, usize::MAX, i64::MAX))
+        std::thread::spawn(move || read(&log))
     };
     entered.recv_timeout(WAIT).expect("the reader reached its disk read");
     (reader, release)
@@ -103,6 +112,24 @@ fn a_reader_held_in_its_disk_read_does_not_stop_the_writer_committing() {
     assert_eq!(log.log_end_offset(0), BATCHES as i64 + 1);
     let all = log.read(0, 0, usize::MAX, i64::MAX).expect("read");
     assert_eq!(values(&all).len(), BATCHES + 1);
+}
+
+#[test]
+fn a_list_offsets_by_time_held_in_its_disk_read_does_not_stop_the_writer_committing() {
+    const BATCHES: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    append(&log, "v0").recv_timeout(WAIT).expect("acknowledged").expect("append");
+    let (reader, release) = hold(&log, |log| log.offset_for_timestamp(0, 1_000));
+    let mut committed = 0;
+    for i in 1..=BATCHES {
+        let Ok(outcome) = append(&log, &format!("v{i}")).recv_timeout(WAIT) else { break };
+        outcome.expect("append");
+        committed += 1;
+    }
+    release.send(()).unwrap();
+    assert_eq!(committed, BATCHES, "the writer committed {committed} of {BATCHES} batches while ListOffsets was held");
+    assert_eq!(reader.join().expect("reader thread").expect("ListOffsets"), Some(0));
 }
 
 #[test]
