@@ -6,8 +6,19 @@
 //! storage maps it to whatever it holds underneath (a real `File` today; a bounded LRU of
 //! descriptors can go beneath it later without the callers noticing).
 //!
-//! Not yet wired: the log's segments, indexes and recovery still open `std::fs` files directly and
-//! its writes go through [`super::Backend`]; moving them onto this trait is the next step.
+//! What goes through it today: each `LocalLog` opens its partitions over one `Arc<dyn Storage>`
+//! ([`FsStorage`]); through it the log creates and lists partition directories (recovery), deletes
+//! segment files (retention, truncation, recovery after a hole) and does every operation on the
+//! offset and time index files (create preallocated, load, write and trim on roll and close).
+//!
+//! Not yet: the segment `.log` files themselves are still opened with `std::fs`, because the
+//! io_uring / pwrite / O_DIRECT [`super::Backend`] writes and fdatasyncs through their raw
+//! descriptors (the `Arc<File>` a write or read in flight holds keeps each one open); fallocate,
+//! ftruncate, the recovery scan and the readers go through those descriptors too, and the `sim`
+//! backend models durability over those real files (`powercut.rs`). So [`super::sim::SimDisk`] is
+//! not selectable for a log yet. The step left: segment files as handles (FsStorage exposing a
+//! handle's descriptor to the Backend, a Backend writing and syncing through
+//! [`Storage::write_at`] / [`Storage::sync_data`] for SimDisk).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -24,7 +35,7 @@ pub(crate) struct FileHandle(pub(crate) u64);
 
 /// Every file operation of a log. Paths are absolute or relative to the process's directory; each
 /// error is the OS's (or the simulated disk's) `io::Error`, which callers wrap with the path.
-#[allow(dead_code)] // the seam's callers arrive with the log's move onto it
+#[allow(dead_code)] // sync_data, allocate, rename, sync_dir: for segment files (see the module docs)
 pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     /// Creates `dir` and its parents.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
@@ -65,7 +76,6 @@ pub(crate) struct FsStorage {
     next: AtomicU64,
 }
 
-#[allow(dead_code)] // see the module docs
 impl FsStorage {
     /// A storage over the real filesystem; `direct` opens files with O_DIRECT.
     pub(crate) fn new(direct: bool) -> Self {

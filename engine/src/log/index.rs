@@ -1,17 +1,18 @@
 //! The sparse `.index` (i32 relativeOffset, i32 position) and `.timeindex` (i64 timestamp,
 //! i32 relativeOffset) of a segment, big-endian, as Kafka writes them.
 //!
-//! Entries are kept in memory for lookups; the file holds no descriptor. A new index file is
+//! Entries are kept in memory for lookups; the file holds no descriptor. Every operation on the file
+//! goes through the log's [`Storage`] (opened for the operation, closed after). A new index file is
 //! created preallocated to segment.index.bytes (as Kafka's are), and its entries are written, the
 //! file cut to them, when the segment rolls or the log closes ([`Index::flush`]). Until then a crash
 //! leaves the active index unwritten, which changes nothing: recovery always rebuilds the active
 //! segment's indexes from its batches, and inactive segments' indexes were written at their roll.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::io::storage::{FileHandle, Storage};
 
 /// Bytes per offset index entry.
 pub(crate) const OFFSET_ENTRY: usize = 8;
@@ -21,6 +22,7 @@ pub(crate) const TIME_ENTRY: usize = 12;
 /// One index file and its entries.
 #[derive(Debug)]
 pub(crate) struct Index<E> {
+    storage: Arc<dyn Storage>,
     path: PathBuf,
     entries: Vec<E>,
     max_entries: usize,
@@ -79,33 +81,47 @@ impl Entry for TimeEntry {
 impl<E: Entry> Index<E> {
     /// Creates (truncating) an index file preallocated to `max_bytes` rounded down to whole entries,
     /// and closes it: entries are written by [`Index::flush`].
-    pub(crate) fn create(path: &Path, max_bytes: u32) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| Error::io("create index", path, e))?;
+    pub(crate) fn create(storage: &Arc<dyn Storage>, path: &Path, max_bytes: u32) -> Result<Self> {
+        let file = storage.create(path).map_err(|e| Error::io("create index", path, e))?;
         let max_entries = (max_bytes as usize / E::SIZE).max(1);
-        file.set_len((max_entries * E::SIZE) as u64).map_err(|e| Error::io("preallocate index", path, e))?;
-        Ok(Index { path: path.to_path_buf(), entries: Vec::new(), max_entries, entry_size: E::SIZE, dirty: true })
+        let allocated = storage.set_len(file, (max_entries * E::SIZE) as u64);
+        storage.close(file);
+        allocated.map_err(|e| Error::io("preallocate index", path, e))?;
+        Ok(Index {
+            storage: Arc::clone(storage),
+            path: path.to_path_buf(),
+            entries: Vec::new(),
+            max_entries,
+            entry_size: E::SIZE,
+            dirty: true,
+        })
     }
 
     /// Reads an existing (trimmed) index file's entries; `None` when the file is missing or not a
     /// whole number of entries. The entries are not validated here: the caller's sanity check decides
     /// whether to rebuild.
-    pub(crate) fn load(path: &Path, max_bytes: u32) -> Result<Option<Self>> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+    pub(crate) fn load(storage: &Arc<dyn Storage>, path: &Path, max_bytes: u32) -> Result<Option<Self>> {
+        let file = match storage.open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read index", path, e)),
+            Err(e) => return Err(Error::io("open index", path, e)),
         };
+        let bytes = read_all(&**storage, file);
+        storage.close(file);
+        let bytes = bytes.map_err(|e| Error::io("read index", path, e))?;
         if bytes.len() % E::SIZE != 0 {
             return Ok(None);
         }
         let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
         let max_entries = (max_bytes as usize / E::SIZE).max(1).max(entries.len());
-        Ok(Some(Index { path: path.to_path_buf(), entries, max_entries, entry_size: E::SIZE, dirty: false }))
+        Ok(Some(Index {
+            storage: Arc::clone(storage),
+            path: path.to_path_buf(),
+            entries,
+            max_entries,
+            entry_size: E::SIZE,
+            dirty: false,
+        }))
     }
 
     /// The entries, oldest first.
@@ -142,14 +158,18 @@ impl<E: Entry> Index<E> {
             e.encode(out);
         }
         // Written over the old bytes, then cut: never an empty file in between.
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.path)
-            .map_err(|e| Error::io("open index", &self.path, e))?;
-        file.write_all_at(&bytes, 0).map_err(|e| Error::io("write index", &self.path, e))?;
-        file.set_len(bytes.len() as u64).map_err(|e| Error::io("trim index", &self.path, e))?;
+        let storage = &*self.storage;
+        let file = match storage.open(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage.create(&self.path),
+            opened => opened,
+        }
+        .map_err(|e| Error::io("open index", &self.path, e))?;
+        let written =
+            storage.write_at(file, 0, &[&bytes]).map_err(|e| Error::io("write index", &self.path, e)).and_then(|()| {
+                storage.set_len(file, bytes.len() as u64).map_err(|e| Error::io("trim index", &self.path, e))
+            });
+        storage.close(file);
+        written?;
         self.dirty = false;
         Ok(())
     }
@@ -157,6 +177,14 @@ impl<E: Entry> Index<E> {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The whole of an open file.
+fn read_all(storage: &dyn Storage, file: FileHandle) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; storage.len(file)? as usize];
+    let n = storage.read_at(file, 0, &mut bytes)?;
+    bytes.truncate(n);
+    Ok(bytes)
 }
 
 impl Index<OffsetEntry> {

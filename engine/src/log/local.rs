@@ -15,6 +15,7 @@ use super::offline::LogDirHealth;
 use super::partition::PartitionLog;
 use super::{AppendCallback, Counters, FetchData, IoStats, LogConfig};
 use crate::error::{Error, Result};
+use crate::io::storage::{FsStorage, Storage};
 use crate::io::{Backend, IoBackendKind, Waker};
 
 /// One broker's copy of a topic: its partitions' logs and the I/O thread that writes them.
@@ -36,6 +37,8 @@ pub(crate) struct LocalLog {
     health: Arc<LogDirHealth>,
     config: LogConfig,
     notify: Arc<DataNotify>,
+    /// Where the partitions' files live: the real filesystem.
+    storage: Arc<dyn Storage>,
 }
 
 /// What an I/O thread is started with.
@@ -73,12 +76,18 @@ fn spawn_io(parts: IoParts<'_>, backend: Box<dyn Backend>) -> Result<JoinHandle<
 }
 
 /// Opens every partition of `topic` under `data_dir` (recovering what is there).
-fn open_partitions(data_dir: &Path, topic: &str, partitions: u32, config: &LogConfig) -> Result<Vec<PartitionLog>> {
+fn open_partitions(
+    storage: &Arc<dyn Storage>,
+    data_dir: &Path,
+    topic: &str,
+    partitions: u32,
+    config: &LogConfig,
+) -> Result<Vec<PartitionLog>> {
     let now = now_ms();
     (0..partitions)
         .map(|p| {
             let name = format!("{topic}-{p}");
-            PartitionLog::open(data_dir.join(&name), name, config.clone(), now)
+            PartitionLog::open(Arc::clone(storage), data_dir.join(&name), name, config.clone(), now)
         })
         .collect()
 }
@@ -112,8 +121,9 @@ impl LocalLog {
                 "segment.bytes must be at least 1024 and index.interval.bytes at least 1",
             ));
         }
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(false));
         let logs: Vec<Mutex<PartitionLog>> =
-            open_partitions(data_dir, topic, partitions, &config)?.into_iter().map(Mutex::new).collect();
+            open_partitions(&storage, data_dir, topic, partitions, &config)?.into_iter().map(Mutex::new).collect();
         let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();
         let kind = backend.kind();
         let health = Arc::new(LogDirHealth::new(data_dir.to_path_buf()));
@@ -146,6 +156,7 @@ impl LocalLog {
             health,
             config,
             notify,
+            storage,
         })
     }
 
@@ -169,8 +180,12 @@ impl LocalLog {
             h.join().map_err(|_| Error::io("join log I/O thread", &self.dir, std::io::Error::other("panicked")))?;
         }
         self.health.fail(cause);
+        // `between` may rewrite files: reads holding views of them start again (`reader.rs`).
+        for slot in self.partitions.iter() {
+            slot.lock().unwrap_or_else(|p| p.into_inner()).generation = super::reader::next_generation();
+        }
         between();
-        let reopened = open_partitions(&self.dir, &self.topic, self.partitions(), &self.config)?;
+        let reopened = open_partitions(&self.storage, &self.dir, &self.topic, self.partitions(), &self.config)?;
         for (slot, log) in self.partitions.iter().zip(reopened) {
             *slot.lock().unwrap_or_else(|p| p.into_inner()) = log;
         }
@@ -282,30 +297,39 @@ impl LocalLog {
     }
 
     fn partition(&self, partition: u32) -> Result<std::sync::MutexGuard<'_, PartitionLog>> {
-        let p = self
-            .partitions
+        Ok(self.slot(partition)?.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn slot(&self, partition: u32) -> Result<&Mutex<PartitionLog>> {
+        self.partitions
             .get(partition as usize)
-            .ok_or(Error::UnknownPartition { partition, partitions: self.partitions() })?;
-        Ok(p.lock().unwrap_or_else(|e| e.into_inner()))
+            .ok_or(Error::UnknownPartition { partition, partitions: self.partitions() })
     }
 
     /// Whole batches from the one holding `fetch_offset` (at least one, then up to `max_bytes`), only
     /// from what is written and below `limit` (the replicated high watermark; `i64::MAX` for none).
-    /// Empty at or past either.
+    /// Empty at or past either. The partition's lock is not held across the disk reads
+    /// (`reader.rs`), so a slow read never stalls the I/O thread's commits.
     pub(crate) fn read(&self, partition: u32, fetch_offset: i64, max_bytes: usize, limit: i64) -> Result<FetchData> {
         self.health.check()?;
-        let log = self.partition(partition)?;
-        let end = log.high_watermark.min(limit);
+        let slot = self.slot(partition)?;
         if self.backend == IoBackendKind::Discard {
+            let end = slot.lock().unwrap_or_else(|e| e.into_inner()).high_watermark.min(limit);
             return Ok(FetchData { bytes: Vec::new(), first_offset: fetch_offset, high_watermark: end });
         }
-        let (bytes, first_offset) = log.read(fetch_offset, max_bytes, end)?;
-        Ok(FetchData { bytes, first_offset, high_watermark: end })
+        super::reader::read(slot, fetch_offset, max_bytes, limit, &|| self.health.check())
     }
 
-    /// Offset of the first batch with a timestamp at or after `timestamp_ms`, if any.
+    /// Runs `f` on partition `partition` under its lock (tests).
+    #[cfg(test)]
+    pub(crate) fn with_partition<R>(&self, partition: u32, f: impl FnOnce(&mut PartitionLog) -> R) -> R {
+        f(&mut self.partition(partition).expect("partition"))
+    }
+
+    /// Offset of the first batch with a timestamp at or after `timestamp_ms`, if any (disk reads
+    /// without the partition's lock, as [`LocalLog::read`]).
     pub(crate) fn offset_for_timestamp(&self, partition: u32, timestamp_ms: i64) -> Result<Option<i64>> {
-        self.partition(partition)?.offset_for_timestamp(timestamp_ms)
+        super::reader::offset_for_timestamp(self.slot(partition)?, timestamp_ms, &|| self.health.check())
     }
 
     /// partitionLeaderEpoch of the partition's last batch (-1 when empty).

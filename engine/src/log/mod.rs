@@ -25,6 +25,8 @@ mod partition;
 mod pipeline;
 mod producer_state;
 mod reader;
+#[cfg(test)]
+mod reader_tests;
 mod recovery;
 mod replication;
 mod retention;

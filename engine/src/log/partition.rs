@@ -16,6 +16,7 @@ use super::producer_state::{ProducerState, SequenceCheck};
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::io::IoBackendKind;
+use crate::io::storage::Storage;
 use crate::record::{
     BatchHeader, TimestampType, compute_crc, finish_crc, offsets, set_base_offset, set_partition_leader_epoch,
 };
@@ -63,6 +64,8 @@ pub(crate) enum Placement {
 /// A partition's log.
 #[derive(Debug)]
 pub(crate) struct PartitionLog {
+    /// Where the log's files live (`io/storage.rs`).
+    pub(super) storage: Arc<dyn Storage>,
     pub name: String,
     pub(super) dir: PathBuf,
     pub(super) config: LogConfig,
@@ -88,10 +91,18 @@ pub(crate) struct PartitionLog {
     pub(super) unsynced: Vec<SyncTarget>,
     /// The directory's fsync is due (a segment was created in it); it is opened for that fsync only.
     pub(super) dir_unsynced: bool,
+    /// Changes whenever a file a reader may have a view of is deleted, cut or replaced (retention,
+    /// truncation; a reopened log has a new one): a read whose partition changed generation during
+    /// its disk reads starts again (`reader.rs`).
+    pub(crate) generation: u64,
+    /// Test hook: the next read stops where its disk reads begin until the test lets it go.
+    #[cfg(test)]
+    pub(crate) read_gate: Option<super::reader::ReadGate>,
 }
 
 impl PartitionLog {
     pub(super) fn from_segments(
+        storage: Arc<dyn Storage>,
         dir: PathBuf,
         name: String,
         config: LogConfig,
@@ -101,6 +112,7 @@ impl PartitionLog {
         let next_offset = segments.last().map_or(0, |s| s.next_offset);
         let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
         PartitionLog {
+            storage,
             name,
             dir,
             config,
@@ -117,6 +129,9 @@ impl PartitionLog {
             // The first fsync after opening also covers the directory: opening may have created it
             // and the first segment.
             dir_unsynced: true,
+            generation: super::reader::next_generation(),
+            #[cfg(test)]
+            read_gate: None,
         }
     }
 
@@ -241,7 +256,7 @@ impl PartitionLog {
                 t.file = None;
             }
         }
-        let segment = Segment::create(&self.dir, base_offset, &self.config, now_ms)?;
+        let segment = Segment::create(&self.storage, &self.dir, base_offset, &self.config, now_ms)?;
         self.segments.push(segment);
         self.dir_unsynced = true;
         Ok(())

@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
@@ -19,6 +20,7 @@ use super::partition::PartitionLog;
 use super::producer_state::ProducerState;
 use super::segment::{Segment, file_name, open_read_write};
 use crate::error::{Error, Result};
+use crate::io::storage::Storage;
 use crate::record::{BatchHeader, RECORD_BATCH_OVERHEAD, compute_crc};
 
 /// A batch found by scanning a segment file.
@@ -82,6 +84,7 @@ impl Segment {
     /// Validates every batch, truncates a torn or corrupt tail, and rebuilds both indexes from the
     /// batches (Kafka's LogSegment.recover). Returns the segment, its batches and, when it was cut, why.
     pub(crate) fn recover(
+        storage: &Arc<dyn Storage>,
         dir: &Path,
         base_offset: i64,
         config: &LogConfig,
@@ -93,9 +96,11 @@ impl Segment {
         if valid_end < len {
             file.set_len(valid_end).map_err(|e| Error::io("truncate segment", &path, e))?;
         }
-        let offset_index = Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
-        let time_index = Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
-        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
+        let offset_index =
+            Index::create(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
+        let time_index =
+            Index::create(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
+        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
         for b in &batches {
             segment.record_append(b.position, &b.header, config.index_interval_bytes);
         }
@@ -108,14 +113,21 @@ impl Segment {
     /// Opens an inactive segment from its indexes when they are sane and its batches are whole,
     /// CRC-valid and end at `next_base` (the next segment's base offset); `None` when it must be
     /// recovered instead.
-    fn load(dir: &Path, base_offset: i64, next_base: i64, config: &LogConfig, now_ms: i64) -> Result<Option<Self>> {
+    fn load(
+        storage: &Arc<dyn Storage>,
+        dir: &Path,
+        base_offset: i64,
+        next_base: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Option<Self>> {
         let path = dir.join(file_name(base_offset, "log"));
         let (file, len) = open_log_file(&path)?;
         let index_path = dir.join(file_name(base_offset, "index"));
         let time_path = dir.join(file_name(base_offset, "timeindex"));
         let (Some(offset_index), Some(time_index)) = (
-            Index::<OffsetEntry>::load(&index_path, config.segment_index_bytes)?,
-            Index::<TimeEntry>::load(&time_path, config.segment_index_bytes)?,
+            Index::<OffsetEntry>::load(storage, &index_path, config.segment_index_bytes)?,
+            Index::<TimeEntry>::load(storage, &time_path, config.segment_index_bytes)?,
         ) else {
             return Ok(None);
         };
@@ -126,7 +138,7 @@ impl Segment {
         if problem.is_some() || end != len || tail.last().map(|b| b.header.last_offset() + 1) != Some(next_base) {
             return Ok(None);
         }
-        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
+        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
         segment.size = len;
         segment.reserved = len;
         segment.next_offset = next_base;
@@ -161,12 +173,10 @@ fn sane(offsets: &[OffsetEntry], times: &[TimeEntry], len: u64, span: i64) -> bo
 }
 
 /// Base offsets of the segments in `dir`, ascending.
-fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
+fn segment_bases(storage: &dyn Storage, dir: &Path) -> Result<Vec<i64>> {
     let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("list partition directory", dir, e))? {
-        let entry = entry.map_err(|e| Error::io("list partition directory", dir, e))?;
-        let file_name = entry.file_name();
-        let Some(stem) = file_name.to_str().and_then(|n| n.strip_suffix(".log")) else { continue };
+    for file_name in storage.list(dir).map_err(|e| Error::io("list partition directory", dir, e))? {
+        let Some(stem) = file_name.strip_suffix(".log") else { continue };
         if stem.len() == 20
             && let Ok(base) = stem.parse::<i64>()
         {
@@ -178,10 +188,10 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
 }
 
 /// Deletes a segment's three files (after a truncation before it).
-fn delete_files(dir: &Path, base: i64) -> Result<()> {
+fn delete_files(storage: &dyn Storage, dir: &Path, base: i64) -> Result<()> {
     for ext in ["log", "index", "timeindex"] {
         let p = dir.join(file_name(base, ext));
-        match std::fs::remove_file(&p) {
+        match storage.remove(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("delete segment file", &p, e)),
@@ -193,23 +203,29 @@ fn delete_files(dir: &Path, base: i64) -> Result<()> {
 impl PartitionLog {
     /// Opens `dir` (creating it), recovering what is there (see the module docs) and rebuilding the
     /// producer state from the active segment's batches.
-    pub(crate) fn open(dir: PathBuf, name: String, config: LogConfig, now_ms: i64) -> Result<Self> {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
-        let bases = segment_bases(&dir)?;
+    pub(crate) fn open(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        name: String,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<Self> {
+        storage.create_dir_all(&dir).map_err(|e| Error::io("create partition directory", &dir, e))?;
+        let bases = segment_bases(&*storage, &dir)?;
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
         let mut producers = ProducerState::default();
         let mut last_epoch = -1;
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
             let loaded = match next_base {
-                Some(next) => Segment::load(&dir, base, next, &config, now_ms)?,
+                Some(next) => Segment::load(&storage, &dir, base, next, &config, now_ms)?,
                 None => None,
             };
             if let Some(segment) = loaded {
                 segments.push(segment);
                 continue;
             }
-            let (segment, batches, problem) = Segment::recover(&dir, base, &config, now_ms)?;
+            let (segment, batches, problem) = Segment::recover(&storage, &dir, base, &config, now_ms)?;
             if let Some(p) = &problem {
                 log::warn!("recovery: {p}");
             }
@@ -227,13 +243,13 @@ impl PartitionLog {
                         "recovery: deleting segment {} of {name}: it follows a truncated segment",
                         file_name(later, "log")
                     );
-                    delete_files(&dir, later)?;
+                    delete_files(&*storage, &dir, later)?;
                 }
                 break;
             }
         }
         if segments.is_empty() {
-            segments.push(Segment::create(&dir, 0, &config, now_ms)?);
+            segments.push(Segment::create(&storage, &dir, 0, &config, now_ms)?);
         }
         // Only the active segment keeps a descriptor; the others' indexes are written if rebuilt.
         let last = segments.len() - 1;
@@ -241,7 +257,7 @@ impl PartitionLog {
             s.deactivate()?;
         }
         segments[last].activate(&config)?;
-        let mut log = PartitionLog::from_segments(dir, name, config, segments, producers);
+        let mut log = PartitionLog::from_segments(storage, dir, name, config, segments, producers);
         log.last_epoch = last_epoch;
         Ok(log)
     }

@@ -22,6 +22,8 @@ impl PartitionLog {
                 break;
             }
             let segment = self.segments.remove(0);
+            // A read holding a view of it starts again (`reader.rs`).
+            self.generation = super::reader::next_generation();
             total -= segment.size as i64;
             // Later segments start where this one ended: the log start moves before the files go, so a
             // reader never looks for the deleted segment.

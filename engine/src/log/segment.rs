@@ -3,8 +3,9 @@
 //! Descriptors: only the active segment holds one, for its writes (the O_DIRECT handle when
 //! direct_io is on, else the read-write one); index files hold none (see `index.rs`). Reads of a
 //! segment without a handle (an inactive one, or the active one under direct_io) open the file for
-//! the read and close it after ([`Segment::reader`]). A write still in flight keeps its own `Arc` of
-//! the handle, so dropping the segment's never closes a descriptor the kernel is writing through.
+//! the read and close it after ([`open_reader`]). A write still in flight, and a read running
+//! without the partition's lock (`reader.rs`), keep their own `Arc` of the handle, so dropping the
+//! segment's never closes a descriptor the kernel is writing or reading through.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use crate::error::{Error, Result};
+use crate::io::storage::Storage;
 use crate::record::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 
 /// Kafka's file name for a segment file: the base offset, 20 digits, zero padded.
@@ -25,6 +27,8 @@ pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
 /// A segment of a partition's log.
 #[derive(Debug)]
 pub(crate) struct Segment {
+    /// The log's storage (index files, deletion).
+    storage: Arc<dyn Storage>,
     pub base_offset: i64,
     pub path: PathBuf,
     /// The read-write handle: held by the active segment without direct_io, and during opening.
@@ -70,7 +74,13 @@ pub(crate) fn open_direct(path: &Path) -> Result<File> {
 
 impl Segment {
     /// A new, empty segment starting at `base_offset`.
-    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self> {
+    pub(crate) fn create(
+        storage: &Arc<dyn Storage>,
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Self> {
         let path = dir.join(file_name(base_offset, "log"));
         let file = OpenOptions::new()
             .read(true)
@@ -82,9 +92,11 @@ impl Segment {
         if config.preallocate {
             preallocate(&file, &path, config.segment_bytes)?;
         }
-        let offset_index = Index::create(&dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
-        let time_index = Index::create(&dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
-        let mut segment = Self::with(file, path, base_offset, offset_index, time_index, now_ms);
+        let offset_index =
+            Index::create(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
+        let time_index =
+            Index::create(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
+        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
         segment.activate(config)?;
         Ok(segment)
     }
@@ -92,6 +104,7 @@ impl Segment {
     /// A segment over an open `.log` and its indexes, with no batches accounted yet. It keeps the
     /// handle until [`Segment::activate`] or [`Segment::deactivate`].
     pub(super) fn with(
+        storage: &Arc<dyn Storage>,
         file: File,
         path: PathBuf,
         base_offset: i64,
@@ -101,6 +114,7 @@ impl Segment {
     ) -> Self {
         advise_sequential(&file);
         Segment {
+            storage: Arc::clone(storage),
             base_offset,
             file: Some(Arc::new(file)),
             direct: None,
@@ -146,12 +160,22 @@ impl Segment {
 
     /// A handle to read through: the segment's own, else the file opened read-only for this read.
     pub(crate) fn reader(&self) -> Result<Arc<File>> {
-        if let Some(f) = &self.file {
-            return Ok(Arc::clone(f));
+        match self.read_handle() {
+            Some(f) => Ok(f),
+            None => open_reader(&self.path).map(Arc::new),
         }
-        let file = File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))?;
-        advise_sequential(&file);
-        Ok(Arc::new(file))
+    }
+
+    /// The buffered handle the segment holds (the active one without direct_io), if any.
+    pub(crate) fn read_handle(&self) -> Option<Arc<File>> {
+        self.file.clone()
+    }
+
+    /// Where to start scanning for the batch holding `offset`: the sparse offset index's position
+    /// at or below it (0 without an entry), within the written size.
+    pub(crate) fn index_hint(&self, offset: i64) -> u64 {
+        let relative = (offset - self.base_offset).clamp(0, i64::from(i32::MAX)) as i32;
+        u64::from(self.offset_index.lookup(relative)).min(self.size)
     }
 
     /// ftruncate of the segment file to `len` bytes, through a handle it holds or by opening it.
@@ -223,7 +247,7 @@ impl Segment {
     /// Removes the segment's three files (retention).
     pub(crate) fn delete(self) -> Result<()> {
         for p in [self.path.as_path(), self.offset_index.path(), self.time_index.path()] {
-            match std::fs::remove_file(p) {
+            match self.storage.remove(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io("delete segment file", p, e)),
@@ -231,25 +255,30 @@ impl Segment {
         }
         Ok(())
     }
+}
 
-    /// Batch start positions from `from_position` whose batches end after `offset`: the position of
-    /// the batch holding `offset`, scanning forward from the index's hint.
-    /// `file` is the segment's, from [`Segment::reader`].
-    pub(crate) fn find_position(&self, file: &File, offset: i64) -> Result<Option<u64>> {
-        let hint =
-            u64::from(self.offset_index.lookup((offset - self.base_offset).clamp(0, i64::from(i32::MAX)) as i32));
-        let mut pos = hint.min(self.size);
-        let mut header = [0u8; RECORD_BATCH_OVERHEAD];
-        while pos + RECORD_BATCH_OVERHEAD as u64 <= self.size {
-            file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", &self.path, e))?;
-            let h = BatchHeader::parse(&header, pos, usize::MAX)?;
-            if h.last_offset() >= offset {
-                return Ok(Some(pos));
-            }
-            pos += (LOG_OVERHEAD + h.batch_length as usize) as u64;
+/// Opens a segment file read-only for a read (sequential readahead asked).
+pub(crate) fn open_reader(path: &Path) -> Result<File> {
+    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
+    advise_sequential(&file);
+    Ok(file)
+}
+
+/// The position of the batch holding `offset` (the first whose last offset is at or past it) in a
+/// segment `file` of `size` written bytes, scanning batch headers forward from `from` (a batch
+/// start, as the offset index gives); `None` when every batch there ends before `offset`.
+pub(crate) fn find_position(file: &File, path: &Path, from: u64, size: u64, offset: i64) -> Result<Option<u64>> {
+    let mut pos = from.min(size);
+    let mut header = [0u8; RECORD_BATCH_OVERHEAD];
+    while pos + RECORD_BATCH_OVERHEAD as u64 <= size {
+        file.read_exact_at(&mut header, pos).map_err(|e| Error::io("read segment", path, e))?;
+        let h = BatchHeader::parse(&header, pos, usize::MAX)?;
+        if h.last_offset() >= offset {
+            return Ok(Some(pos));
         }
-        Ok(None)
+        pos += (LOG_OVERHEAD + h.batch_length as usize) as u64;
     }
+    Ok(None)
 }
 
 fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<()> {

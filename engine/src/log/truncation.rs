@@ -17,6 +17,8 @@ impl PartitionLog {
         if offset >= self.written_end {
             return Ok(());
         }
+        // Files are cut and deleted below: a read holding a view of them starts again (`reader.rs`).
+        self.generation = super::reader::next_generation();
         // Segments starting at or after the cut go entirely (the first one is kept as the file to
         // cut when everything goes).
         while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset >= offset) {
@@ -32,7 +34,7 @@ impl PartitionLog {
         active.truncate_file(cut, "truncate segment")?;
         let base = active.base_offset;
         drop(active);
-        let (mut segment, kept, _) = Segment::recover(&self.dir, base, &self.config, now_ms)?;
+        let (mut segment, kept, _) = Segment::recover(&self.storage, &self.dir, base, &self.config, now_ms)?;
         segment.activate(&self.config)?;
         self.producers = Default::default();
         self.last_epoch = kept.last().map_or(-1, |b| b.header.partition_leader_epoch);
