@@ -203,6 +203,19 @@ impl TopicLog {
         }
     }
 
+    /// [`append_with`](Self::append_with) of several batches (each partition's in their order), in
+    /// one hand-off to the leader's I/O thread when there is no replication.
+    pub fn append_many_with(&self, appends: Vec<(u32, Vec<u8>, AppendCallback)>, acks: RequiredAcks) {
+        match &self.replication {
+            None => self.leader().append_many(appends),
+            Some(r) => {
+                for (partition, batch, done) in appends {
+                    r.append(partition, batch, acks == RequiredAcks::AllInSync, done);
+                }
+            }
+        }
+    }
+
     /// Blocks until everything appended before the call is written and fsynced on every replica.
     pub fn flush(&self) -> Result<()> {
         let mut first = Ok(());
