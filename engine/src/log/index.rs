@@ -2,11 +2,15 @@
 //! i32 relativeOffset) of a segment, big-endian, as Kafka writes them.
 //!
 //! Entries are kept in memory for lookups; the file holds no descriptor. Every operation on the file
-//! goes through the log's [`Storage`] (opened for the operation, closed after). A new index file is
-//! created preallocated to segment.index.bytes (as Kafka's are), and its entries are written, the
-//! file cut to them, when the segment rolls or the log closes ([`Index::flush`]). Until then a crash
-//! leaves the active index unwritten, which changes nothing: recovery always rebuilds the active
-//! segment's indexes from its batches, and inactive segments' indexes were written at their roll.
+//! goes through the log's [`Storage`] (opened for the operation, closed after). A new segment's index file
+//! is created lazily, as Kafka's `LazyIndex` defers its index files: written whole when the segment
+//! rolls ([`Index::persist`], so that reopening trusts the inactive segment), or when the log closes
+//! if it holds entries ([`Index::flush`]); an active segment without entries leaves no index file
+//! (segment.index.bytes still bounds the entries: a full index rolls). So a partition that never
+//! indexed anything costs one file, not three, to create, sync and remove. Until then a crash leaves
+//! the active index unwritten (or absent), which changes nothing: recovery always rebuilds the active
+//! segment's indexes from its batches (Kafka's recovery rebuilds a missing index too), and inactive
+//! segments' indexes were written at their roll.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,8 +31,10 @@ pub(crate) struct Index<E> {
     entries: Vec<E>,
     max_entries: usize,
     entry_size: usize,
-    /// The file does not hold exactly `entries` (new entries, or still preallocated).
+    /// The file does not hold exactly `entries` (new entries, or a file left from before).
     dirty: bool,
+    /// The file may exist; `false` for a new segment's index until its first write.
+    on_disk: bool,
 }
 
 /// An offset index entry.
@@ -79,22 +85,26 @@ impl Entry for TimeEntry {
 }
 
 impl<E: Entry> Index<E> {
-    /// Creates (truncating) an index file preallocated to `max_bytes` rounded down to whole entries,
-    /// and closes it: entries are written by [`Index::flush`].
-    pub(crate) fn create(storage: &Arc<dyn Storage>, path: &Path, max_bytes: u32) -> Result<Self> {
-        let file = storage.create(path).map_err(|e| Error::io("create index", path, e))?;
+    /// A new segment's index, holding at most `max_bytes` (segment.index.bytes) of entries. No file
+    /// is created here (see the module docs): the first [`Index::flush`] with entries, or
+    /// [`Index::persist`], writes it.
+    pub(crate) fn lazy(storage: &Arc<dyn Storage>, path: &Path, max_bytes: u32) -> Self {
         let max_entries = (max_bytes as usize / E::SIZE).max(1);
-        let allocated = storage.set_len(file, (max_entries * E::SIZE) as u64);
-        storage.close(file);
-        allocated.map_err(|e| Error::io("preallocate index", path, e))?;
-        Ok(Index {
+        Index {
             storage: Arc::clone(storage),
             path: path.to_path_buf(),
             entries: Vec::new(),
             max_entries,
             entry_size: E::SIZE,
-            dirty: true,
-        })
+            dirty: false,
+            on_disk: false,
+        }
+    }
+
+    /// An index to be rebuilt (recovery) over a file that may exist and hold anything: the next
+    /// [`Index::flush`] rewrites it with the rebuilt entries and cuts it to them. Touches no file.
+    pub(crate) fn create(storage: &Arc<dyn Storage>, path: &Path, max_bytes: u32) -> Result<Self> {
+        Ok(Index { dirty: true, on_disk: true, ..Self::lazy(storage, path, max_bytes) })
     }
 
     /// Reads an existing (trimmed) index file's entries; `None` when the file is missing or not a
@@ -121,6 +131,7 @@ impl<E: Entry> Index<E> {
             max_entries,
             entry_size: E::SIZE,
             dirty: false,
+            on_disk: true,
         }))
     }
 
@@ -147,12 +158,25 @@ impl<E: Entry> Index<E> {
         self.dirty = true;
     }
 
-    /// Writes the entries and cuts the file to them (on roll and close), unless the file already
-    /// holds exactly them. Opens the file for the write only.
+    /// Writes the entries and cuts the file to them (close), unless the file already holds exactly
+    /// them, or it was never created and there is nothing to write. Opens the file for the write only.
     pub(crate) fn flush(&mut self) -> Result<()> {
-        if !self.dirty {
+        if !self.dirty || (!self.on_disk && self.entries.is_empty()) {
             return Ok(());
         }
+        self.write()
+    }
+
+    /// [`Index::flush`], creating the file even without entries (roll: a reopened log trusts an
+    /// inactive segment only with both index files present).
+    pub(crate) fn persist(&mut self) -> Result<()> {
+        if !self.dirty && self.on_disk {
+            return Ok(());
+        }
+        self.write()
+    }
+
+    fn write(&mut self) -> Result<()> {
         let mut bytes = vec![0u8; self.entries.len() * self.entry_size];
         for (e, out) in self.entries.iter().zip(bytes.chunks_exact_mut(self.entry_size)) {
             e.encode(out);
@@ -171,6 +195,7 @@ impl<E: Entry> Index<E> {
         storage.close(file);
         written?;
         self.dirty = false;
+        self.on_disk = true;
         Ok(())
     }
 

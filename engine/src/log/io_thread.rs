@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use slab::Slab;
 
 use super::offline::LogDirHealth;
 use super::partition::{PartitionLog, Placement, SyncTarget};
@@ -54,6 +55,12 @@ pub(crate) enum Request {
         done: AppendCallback,
         enqueued: Instant,
         follower: bool,
+    },
+    /// Appends of one sender drain (leader appends), placed in order: one message and at most one
+    /// wake-up of the thread for all of them.
+    Appends {
+        appends: Vec<(u32, Vec<u8>, AppendCallback)>,
+        enqueued: Instant,
     },
     /// Cut a partition back to an offset (see `LocalLog::truncate`).
     Truncate {
@@ -93,11 +100,9 @@ struct SyncGroup {
     opened: usize,
 }
 
-enum Op {
-    Write(WriteOp),
-    /// One file of a sync group: (group, index into its targets).
-    Sync(u64, usize),
-}
+/// Marks an fsync's token (the rest is its key in `State::syncs`); a write's token is its key in
+/// `State::writes`. Both slabs reuse keys of reaped operations: no token is live twice at once.
+const SYNC_TOKEN: u64 = 1 << 62;
 
 /// Per partition: the write pipeline and the group-commit state.
 #[derive(Default)]
@@ -107,6 +112,8 @@ struct PartitionIo {
     waiters: Vec<Waiter>,
     sync_in_flight: Option<u64>,
     sync_wanted: bool,
+    /// In `State::sync_list`.
+    sync_listed: bool,
     /// In `State::dirty` (placed batches or a completion since its last submit).
     dirty: bool,
     /// In this reap's list of partitions to advance.
@@ -133,6 +140,11 @@ pub(crate) struct IoThread {
 fn refuse(r: Request) {
     match r {
         Request::Append { batch, done, .. } => done(Err(Error::Closed { what: "log".into() }), batch),
+        Request::Appends { appends, .. } => {
+            for (_, batch, done) in appends {
+                done(Err(Error::Closed { what: "log".into() }), batch);
+            }
+        }
         Request::Flush(reply) | Request::Truncate { reply, .. } => {
             let _ = reply.send(Err(Error::Closed { what: "log".into() }));
         }
@@ -152,10 +164,14 @@ fn nanos_since(t: Instant, now: Instant) -> u64 {
 /// The running state of the loop.
 struct State {
     io: Vec<PartitionIo>,
-    ops: HashMap<u64, Op>,
-    writes: HashMap<u64, WriteOp>,
+    /// Writes in flight, by token (their key): indices into a slab, not a hash map, per batch.
+    writes: Slab<WriteOp>,
+    /// fsyncs in flight, by token without [`SYNC_TOKEN`]: one file of a sync group (group, index
+    /// into its targets).
+    syncs: Slab<(u64, usize)>,
     groups: HashMap<u64, SyncGroup>,
-    next_token: u64,
+    /// The next sync group's id.
+    next_group: u64,
     completions: Vec<Completion>,
     /// Errors of fsyncs since a flush() began.
     sync_errors: Vec<Error>,
@@ -166,6 +182,15 @@ struct State {
     failing: Vec<u32>,
     /// Descriptors opened for the fsyncs in flight (bounded by [`SYNC_OPENS_IN_FLIGHT`]).
     sync_opens: usize,
+    /// Partitions that may want an fsync started: every partition with `sync_wanted` and no fsync
+    /// in flight is listed (one in flight is listed again when it completes), so starting fsyncs is
+    /// O(partitions wanting one), not O(partitions), per reap.
+    sync_list: Vec<u32>,
+    /// Buffers reused by every reap (no allocation per round or per partition): the partitions a
+    /// reap touched, the entries a partition's frontier passed, those acknowledged at once.
+    touched: Vec<u32>,
+    ready: Vec<Entry>,
+    acks: Vec<Entry>,
 }
 
 impl State {
@@ -174,6 +199,16 @@ impl State {
         if !pio.dirty {
             pio.dirty = true;
             self.dirty.push(p);
+        }
+    }
+
+    /// The partition wants an fsync (started by the next `start_syncs`, once none is in flight).
+    fn want_sync(&mut self, p: u32) {
+        let pio = &mut self.io[p as usize];
+        pio.sync_wanted = true;
+        if !pio.sync_listed {
+            pio.sync_listed = true;
+            self.sync_list.push(p);
         }
     }
 }
@@ -186,15 +221,19 @@ impl IoThread {
     pub(crate) fn run(mut self) {
         let mut st = State {
             io: (0..self.partitions.len()).map(|_| PartitionIo::default()).collect(),
-            ops: HashMap::new(),
-            writes: HashMap::new(),
+            writes: Slab::new(),
+            syncs: Slab::new(),
             groups: HashMap::new(),
-            next_token: 1,
+            next_group: 1,
             completions: Vec::new(),
             sync_errors: Vec::new(),
             dirty: Vec::new(),
             failing: Vec::new(),
             sync_opens: 0,
+            sync_list: Vec::new(),
+            touched: Vec::new(),
+            ready: Vec::new(),
+            acks: Vec::new(),
         };
         let tick =
             self.flush_ms.map_or(self.retention_check, |ms| Duration::from_millis(ms.max(1)).min(self.retention_check));
@@ -237,6 +276,11 @@ impl IoThread {
                     Request::Append { partition, batch, done, enqueued, follower } => {
                         self.place(&mut st, partition, Incoming { batch, done, enqueued, follower }, now)
                     }
+                    Request::Appends { appends, enqueued } => {
+                        for (partition, batch, done) in appends {
+                            self.place(&mut st, partition, Incoming { batch, done, enqueued, follower: false }, now)
+                        }
+                    }
                     Request::Truncate { partition, offset, reply } => {
                         let outcome = self.truncate(&mut st, partition, offset);
                         let _ = reply.send(outcome);
@@ -273,7 +317,7 @@ impl IoThread {
                 last_flush = Instant::now();
                 for p in 0..st.io.len() as u32 {
                     if self.lock(p).has_unsynced() {
-                        st.io[p as usize].sync_wanted = true;
+                        st.want_sync(p);
                     }
                 }
                 self.start_syncs(&mut st);
@@ -386,12 +430,11 @@ impl IoThread {
         for p in std::mem::take(&mut st.dirty) {
             let pio = &mut st.io[p as usize];
             pio.dirty = false;
-            pio.pipe.submit(p, self.backend.as_mut(), &mut st.writes, &mut st.next_token);
-        }
-        for (token, op) in st.writes.drain() {
-            self.stats.writes.fetch_add(1, Ordering::Relaxed);
-            self.stats.bytes.fetch_add(op.bytes(), Ordering::Relaxed);
-            st.ops.insert(token, Op::Write(op));
+            let (writes, bytes) = pio.pipe.submit(p, self.backend.as_mut(), &mut st.writes);
+            if writes > 0 {
+                self.stats.writes.fetch_add(writes, Ordering::Relaxed);
+                self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
         }
     }
 
@@ -400,11 +443,18 @@ impl IoThread {
         let waker = Arc::clone(&self.waker);
         self.backend.reap(wait.map(|d| (&*waker, d)), &mut st.completions);
         let mut completions = std::mem::take(&mut st.completions);
-        let mut touched: Vec<u32> = Vec::new();
+        let mut touched = std::mem::take(&mut st.touched);
         for c in completions.drain(..) {
-            match st.ops.remove(&c.token) {
-                Some(Op::Write(op)) => {
-                    let result = c.result.map_err(|e| Error::io("write", &op.path, e));
+            if c.token & SYNC_TOKEN != 0 {
+                match st.syncs.try_remove((c.token & !SYNC_TOKEN) as usize) {
+                    Some((group, index)) => self.sync_done(st, group, index, c.result),
+                    None => log::error!("completion for unknown fsync {}", c.token),
+                }
+                continue;
+            }
+            match st.writes.try_remove(c.token as usize) {
+                Some(op) => {
+                    let result = c.result.map_err(|e| Error::io("write", &*op.path, e));
                     let partition = op.partition;
                     if let Err(e) = &result {
                         self.go_offline(st, e.clone());
@@ -420,8 +470,7 @@ impl IoThread {
                         st.io[partition as usize].pipe.recycle(buf);
                     }
                 }
-                Some(Op::Sync(group, index)) => self.sync_done(st, group, index, c.result),
-                None => log::error!("completion for unknown operation {}", c.token),
+                None => log::error!("completion for unknown write {}", c.token),
             }
         }
         st.completions = completions;
@@ -437,7 +486,7 @@ impl IoThread {
         }
         let written = Instant::now();
         let moved = !touched.is_empty();
-        for p in touched {
+        for p in touched.drain(..) {
             st.io[p as usize].touched = false;
             self.advance(st, p, written);
             // A completion may have unblocked an O_DIRECT stage; a finished failure placed the held
@@ -447,6 +496,7 @@ impl IoThread {
                 st.failing.push(p);
             }
         }
+        st.touched = touched;
         if moved {
             self.notify.bump();
         }
@@ -459,9 +509,11 @@ impl IoThread {
     /// Callbacks run after the partition lock is released (a callback takes replication's lock,
     /// which a fetcher holds while it takes this one).
     fn advance(&mut self, st: &mut State, p: u32, written: Instant) {
-        let mut ready = st.io[p as usize].pipe.advance().into_iter();
+        let mut entries = std::mem::take(&mut st.ready);
+        st.io[p as usize].pipe.advance(&mut entries);
+        let mut ready = entries.drain(..);
         let trims = st.io[p as usize].pipe.due_trims();
-        let mut acks = Vec::new();
+        let mut acks = std::mem::take(&mut st.acks);
         let mut storage_error = None;
         if !self.health.is_offline() {
             let mut log = self.lock(p);
@@ -480,23 +532,27 @@ impl IoThread {
                     break;
                 }
                 if wait {
-                    pio.sync_wanted |= due;
                     pio.waiters.push(Waiter { entry, written });
+                    if due {
+                        st.want_sync(p);
+                    }
                 } else {
                     acks.push(entry);
                 }
             }
         }
-        for entry in acks {
+        for entry in acks.drain(..) {
             let outcome = outcome(&entry, written, 0);
             (entry.done)(Ok(outcome), entry.batch);
         }
+        st.acks = acks;
         if let Some(e) = storage_error {
             self.go_offline(st, e);
         }
         // Offline: what the frontier passed and was not committed fails (the batch whose commit
         // failed first among them).
         let mut failed: Vec<Entry> = ready.collect();
+        st.ready = entries;
         if let Some((_, rest)) = st.io[p as usize].pipe.take_failed() {
             failed.extend(rest);
         }
@@ -514,17 +570,24 @@ impl IoThread {
             // Nothing is synced any more: no fsync is wanted (flush and close must not wait for one).
             for pio in &mut st.io {
                 pio.sync_wanted = false;
+                pio.sync_listed = false;
             }
+            st.sync_list.clear();
             return;
         }
-        for p in 0..st.io.len() {
+        let listed = std::mem::take(&mut st.sync_list);
+        for (at, &p32) in listed.iter().enumerate() {
+            let p = p32 as usize;
             let pio = &mut st.io[p];
+            pio.sync_listed = false;
+            // One in flight: listed again by `sync_done` if still wanted.
             if !pio.sync_wanted || pio.sync_in_flight.is_some() {
                 continue;
             }
-            let to_open = self.lock(p as u32).unsynced_to_open();
+            let to_open = self.lock(p32).unsynced_to_open();
             if to_open > 0 && st.sync_opens > 0 && st.sync_opens + to_open > SYNC_OPENS_IN_FLIGHT {
-                // Waits (still wanted) for fsyncs in flight to give their descriptors back.
+                // Waits (still wanted, still listed) for fsyncs in flight to give their descriptors back.
+                st.want_sync(p32);
                 continue;
             }
             pio.sync_wanted = false;
@@ -551,15 +614,17 @@ impl IoThread {
                         (w.entry.done)(Err(e.clone()), w.entry.batch);
                     }
                     st.sync_errors.push(e);
+                    // Offline now: nothing more is synced; the partitions not reached are unlisted.
+                    for &q in &listed[at + 1..] {
+                        st.io[q as usize].sync_listed = false;
+                    }
                     return;
                 }
             };
-            let group = st.next_token;
-            st.next_token += 1;
+            let group = st.next_group;
+            st.next_group += 1;
             for (i, f) in fds.iter().enumerate() {
-                let token = st.next_token;
-                st.next_token += 1;
-                st.ops.insert(token, Op::Sync(group, i));
+                let token = SYNC_TOKEN | st.syncs.insert((group, i)) as u64;
                 self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.backend.sync(token, f.as_raw_fd());
             }
@@ -596,7 +661,9 @@ impl IoThread {
         let pio = &mut st.io[g.partition as usize];
         pio.sync_in_flight = None;
         // Batches written while this fsync ran are acknowledged in order after the next one.
-        pio.sync_wanted |= !pio.waiters.is_empty();
+        if pio.sync_wanted || !pio.waiters.is_empty() {
+            st.want_sync(g.partition);
+        }
         if let Some(e) = g.error {
             // Linux reports a failed writeback once and may drop the pages: fail-stop.
             let e = self.go_offline(st, e);
@@ -656,12 +723,14 @@ impl IoThread {
         }
         for p in 0..st.io.len() {
             if self.lock(p as u32).has_unsynced() || !st.io[p].waiters.is_empty() {
-                st.io[p].sync_wanted = true;
+                st.want_sync(p as u32);
             }
         }
         loop {
             self.start_syncs(st);
-            if self.backend.in_flight() == 0 && st.io.iter().all(|pio| !pio.sync_wanted) {
+            // Nothing in flight means no fsync in flight, so every partition still wanting one is
+            // listed (`start_syncs` just dropped those that no longer want one).
+            if self.backend.in_flight() == 0 && st.sync_list.is_empty() {
                 break;
             }
             self.reap(st, Some(Duration::from_millis(100)));

@@ -233,6 +233,27 @@ impl LocalLog {
         self.send_append(partition, batch, false, done);
     }
 
+    /// [`append`](Self::append) of several batches at once (a sender's drain), placed in this order:
+    /// one message to the I/O thread, and at most one wake-up, for all of them.
+    pub(crate) fn append_many(&self, appends: Vec<(u32, Vec<u8>, AppendCallback)>) {
+        let refuse = |appends: Vec<(u32, Vec<u8>, AppendCallback)>| {
+            for (_, batch, done) in appends {
+                done(Err(Error::Closed { what: format!("log {}", self.topic) }), batch);
+            }
+        };
+        if self.closed.load(Ordering::Acquire) {
+            refuse(appends);
+            return;
+        }
+        if let Err(crossbeam_channel::SendError(Request::Appends { appends, .. })) =
+            self.requests.send(Request::Appends { appends, enqueued: Instant::now() })
+        {
+            refuse(appends);
+            return;
+        }
+        self.waker.notify();
+    }
+
     /// Queues a batch fetched from the leader, as a follower appends it: its baseOffset must be this
     /// log's next offset and its stamps (leader epoch, LogAppendTime) are kept.
     pub(crate) fn append_as_follower(&self, partition: u32, batch: Vec<u8>, done: AppendCallback) {

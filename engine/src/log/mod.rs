@@ -3,8 +3,9 @@
 //!
 //! `<data_dir>/<topic>-<partition>/` holds segments named by their base offset (20 digits): `.log`
 //! (batches back to back), `.index` (sparse offset -> position) and `.timeindex` (sparse timestamp ->
-//! offset), preallocated and trimmed on roll, exactly as a Kafka broker keeps them, so Kafka's tools
-//! read them. Only each partition's active segment holds a descriptor (`descriptors.rs`).
+//! offset), in Kafka's formats, so Kafka's tools read them (index files are created when first
+//! written: at roll, or at close when they hold entries). Only each partition's active segment
+//! holds a descriptor (`descriptors.rs`).
 //! [`TopicLog::append`] queues a finished batch for the I/O thread ([`io_thread`]), which
 //! assigns offsets, writes through the chosen [`io`](crate::io) backend, group-commits fsyncs by
 //! flush.messages, and calls back. Opening a log recovers it (torn tails cut, indexes rebuilt).
@@ -202,6 +203,19 @@ impl TopicLog {
         match &self.replication {
             None => self.leader().append(partition, batch, done),
             Some(r) => r.append(partition, batch, acks == RequiredAcks::AllInSync, done),
+        }
+    }
+
+    /// [`append_with`](Self::append_with) of several batches (each partition's in their order), in
+    /// one hand-off to the leader's I/O thread when there is no replication.
+    pub fn append_many_with(&self, appends: Vec<(u32, Vec<u8>, AppendCallback)>, acks: RequiredAcks) {
+        match &self.replication {
+            None => self.leader().append_many(appends),
+            Some(r) => {
+                for (partition, batch, done) in appends {
+                    r.append(partition, batch, acks == RequiredAcks::AllInSync, done);
+                }
+            }
         }
     }
 

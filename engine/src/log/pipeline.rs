@@ -17,9 +17,11 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+
+use slab::Slab;
 
 use super::AppendCallback;
 use super::partition::Placed;
@@ -46,7 +48,8 @@ pub(crate) struct Entry {
 /// What a submitted write keeps alive until it completes.
 pub(crate) struct WriteOp {
     pub partition: u32,
-    pub path: PathBuf,
+    /// The segment file's path, for the error if the write fails.
+    pub path: Arc<Path>,
     iov: Vec<libc::iovec>,
     _file: Arc<File>,
     buf: Option<Arc<AlignedBuf>>,
@@ -56,11 +59,6 @@ impl WriteOp {
     /// The O_DIRECT buffer, when this was its last write (for reuse).
     pub(crate) fn into_buffer(self) -> Option<AlignedBuf> {
         self.buf.and_then(|b| Arc::try_unwrap(b).ok())
-    }
-
-    /// Bytes the write carries.
-    pub(crate) fn bytes(&self) -> u64 {
-        self.iov.iter().map(|v| v.iov_len as u64).sum()
     }
 }
 
@@ -74,7 +72,7 @@ struct OpSlot {
 struct Stage {
     buf: AlignedBuf,
     file: Arc<File>,
-    path: PathBuf,
+    path: Arc<Path>,
     segment_base: i64,
     file_pos: u64,
     /// `seq` of `buf[0]`.
@@ -104,6 +102,9 @@ pub(crate) struct Pipe {
     trims: Vec<(u64, i64)>,
     /// O_DIRECT buffers whose writes completed, for reuse.
     pool: Vec<AlignedBuf>,
+    /// The path of the segment last written (by base offset), shared by its writes rather than
+    /// copied for each.
+    path: Option<(i64, Arc<Path>)>,
 }
 
 impl Default for Pipe {
@@ -118,6 +119,7 @@ impl Default for Pipe {
             stages: VecDeque::new(),
             trims: Vec::new(),
             pool: Vec::new(),
+            path: None,
         }
     }
 }
@@ -155,7 +157,7 @@ impl Pipe {
             self.stages.push_back(Stage {
                 buf,
                 file: Arc::clone(&placed.file),
-                path: placed.path.clone(),
+                path: Arc::from(placed.path.as_path()),
                 segment_base: placed.segment_base,
                 file_pos,
                 seq_at_buf: seq_start - prefix as u64,
@@ -200,35 +202,33 @@ impl Pipe {
         }
     }
 
-    /// Submits writes for everything placed and not yet in a write.
-    pub(crate) fn submit(
-        &mut self,
-        partition: u32,
-        backend: &mut dyn Backend,
-        ops: &mut std::collections::HashMap<u64, WriteOp>,
-        next_token: &mut u64,
-    ) {
+    /// Submits writes for everything placed and not yet in a write. Each write is kept in `ops`
+    /// until its completion is reaped; its token is its key there. Returns the writes submitted
+    /// and the bytes they carry.
+    pub(crate) fn submit(&mut self, partition: u32, backend: &mut dyn Backend, ops: &mut Slab<WriteOp>) -> (u64, u64) {
         if self.failure.is_some() {
-            return;
+            return (0, 0);
         }
         if self.stages.is_empty() {
-            self.submit_buffered(partition, backend, ops, next_token);
+            self.submit_buffered(partition, backend, ops)
         } else {
-            self.submit_direct(partition, backend, ops, next_token);
+            self.submit_direct(partition, backend, ops)
         }
     }
 
-    fn submit_buffered(
-        &mut self,
-        partition: u32,
-        backend: &mut dyn Backend,
-        ops: &mut std::collections::HashMap<u64, WriteOp>,
-        next_token: &mut u64,
-    ) {
+    fn submit_buffered(&mut self, partition: u32, backend: &mut dyn Backend, ops: &mut Slab<WriteOp>) -> (u64, u64) {
+        let (mut writes, mut bytes) = (0, 0);
         while self.unsubmitted < self.entries.len() {
             let first = &self.entries[self.unsubmitted];
-            let (file, path, position) =
-                (Arc::clone(&first.placed.file), first.placed.path.clone(), first.placed.position);
+            let (file, position) = (Arc::clone(&first.placed.file), first.placed.position);
+            let path = match &self.path {
+                Some((base, path)) if *base == first.placed.segment_base => Arc::clone(path),
+                _ => {
+                    let path: Arc<Path> = Arc::from(first.placed.path.as_path());
+                    self.path = Some((first.placed.segment_base, Arc::clone(&path)));
+                    path
+                }
+            };
             let mut iov = Vec::new();
             let mut end = position;
             let mut i = self.unsubmitted;
@@ -243,25 +243,25 @@ impl Pipe {
             }
             let seq_end = self.entries[i - 1].seq_end;
             self.unsubmitted = i;
-            let token = *next_token;
-            *next_token += 1;
             let fd = file.as_raw_fd();
-            let op = ops.entry(token).or_insert(WriteOp { partition, path, iov, _file: file, buf: None });
-            // `op.iov` and the fd (`op._file`) live in `ops` until the completion is reaped.
+            writes += 1;
+            bytes += end - position;
+            let key = ops.insert(WriteOp { partition, path, iov, _file: file, buf: None });
+            let token = key as u64;
+            let op = &ops[key];
             // SAFETY: the iovecs point into `Entry::batch` buffers, which stay in `self.entries`
             // unmodified until the frontier passes this write, i.e. after its completion is reaped.
+            // The iovec array is `op.iov`'s heap buffer and the fd is `op._file`'s: the op stays in
+            // `ops` until the completion is reaped (the slab may move the `WriteOp` when it grows,
+            // never the `Vec`'s buffer or the file).
             unsafe { backend.write(token, fd, position, &op.iov) };
             self.ops.push_back(OpSlot { token, seq_end, result: None });
         }
+        (writes, bytes)
     }
 
-    fn submit_direct(
-        &mut self,
-        partition: u32,
-        backend: &mut dyn Backend,
-        ops: &mut std::collections::HashMap<u64, WriteOp>,
-        next_token: &mut u64,
-    ) {
+    fn submit_direct(&mut self, partition: u32, backend: &mut dyn Backend, ops: &mut Slab<WriteOp>) -> (u64, u64) {
+        let (mut writes, mut bytes) = (0, 0);
         let count = self.stages.len();
         for i in 0..count {
             // While writes of this partition are in flight more data is likely on its way, so the
@@ -291,20 +291,24 @@ impl Pipe {
             let mut last_token = 0;
             while at < send {
                 let chunk_end = (at + DIRECT_CHUNK).min(padded.len());
-                let token = *next_token;
-                *next_token += 1;
                 let iov =
                     vec![libc::iovec { iov_base: padded[at..].as_ptr() as *mut libc::c_void, iov_len: chunk_end - at }];
                 let fd = stage.file.as_raw_fd();
-                let op = ops.entry(token).or_insert(WriteOp {
+                writes += 1;
+                bytes += (chunk_end - at) as u64;
+                let key = ops.insert(WriteOp {
                     partition,
-                    path: stage.path.clone(),
+                    path: Arc::clone(&stage.path),
                     iov,
                     _file: Arc::clone(&stage.file),
                     buf: Some(Arc::clone(&buf)),
                 });
-                // SAFETY: the iovec points into `buf`, an aligned buffer kept alive by `op._buf` (and
-                // never written again) until this write's completion is reaped; same for the fd.
+                let token = key as u64;
+                let op = &ops[key];
+                // SAFETY: the iovec points into `buf`, an aligned buffer kept alive by `op.buf` (and
+                // never written again) until this write's completion is reaped, as the iovec array
+                // (`op.iov`'s heap buffer) and the fd (`op._file`) are: the op stays in `ops` until
+                // then (the slab may move the `WriteOp`, never those).
                 unsafe { backend.write(token, fd, stage.file_pos + at as u64, &op.iov) };
                 let seq_end = stage.seq_at_buf + chunk_end.min(send) as u64;
                 self.ops.push_back(OpSlot { token, seq_end, result: None });
@@ -324,6 +328,7 @@ impl Pipe {
                 stage.blocker = None;
             }
         }
+        (writes, bytes)
     }
 
     /// Takes back an O_DIRECT buffer whose writes all completed.
@@ -336,7 +341,9 @@ impl Pipe {
 
     /// Records a write's outcome.
     pub(crate) fn complete(&mut self, token: u64, result: Result<()>) {
-        if let Some(slot) = self.ops.iter_mut().find(|s| s.token == token) {
+        // Tokens are reused once reaped, and a completed write stays here until the frontier passes
+        // it: the write in flight is the one with this token and no result yet.
+        if let Some(slot) = self.ops.iter_mut().find(|s| s.token == token && s.result.is_none()) {
             slot.result = Some(result);
         }
         for stage in &mut self.stages {
@@ -346,9 +353,9 @@ impl Pipe {
         }
     }
 
-    /// Advances the frontier over completed writes and returns the entries it made writable, in
-    /// order. A failed write stops it and sets `failure`.
-    pub(crate) fn advance(&mut self) -> Vec<Entry> {
+    /// Advances the frontier over completed writes and moves the entries it made writable into
+    /// `ready`, in order. A failed write stops it and sets `failure`.
+    pub(crate) fn advance(&mut self, ready: &mut Vec<Entry>) {
         while let Some(front) = self.ops.front() {
             match &front.result {
                 None => break,
@@ -367,16 +374,17 @@ impl Pipe {
                 }
             }
         }
-        let mut ready = Vec::new();
         while self.entries.front().is_some_and(|e| e.seq_end <= self.frontier) {
             ready.push(self.entries.pop_front().expect("checked"));
             self.unsubmitted = self.unsubmitted.saturating_sub(1);
         }
-        ready
     }
 
     /// Segments whose padding can be cut now (every write before their end completed).
     pub(crate) fn due_trims(&mut self) -> Vec<i64> {
+        if self.trims.is_empty() {
+            return Vec::new();
+        }
         let frontier = self.frontier;
         let (due, keep): (Vec<_>, Vec<_>) = self.trims.iter().partition(|(seq, _)| *seq <= frontier);
         self.trims = keep;

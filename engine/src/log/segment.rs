@@ -92,10 +92,10 @@ impl Segment {
         if config.preallocate {
             preallocate(&file, &path, config.segment_bytes)?;
         }
-        let offset_index =
-            Index::create(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
+        // The index files are created when first written (see `index.rs`).
+        let offset_index = Index::lazy(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes);
         let time_index =
-            Index::create(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
+            Index::lazy(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes);
         let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
         segment.activate(config)?;
         Ok(segment)
@@ -146,8 +146,8 @@ impl Segment {
     /// The segment is no longer written: its index files are written out and its handles dropped
     /// (reads reopen it). Writes still in flight keep their own handle.
     pub(super) fn deactivate(&mut self) -> Result<()> {
-        self.offset_index.flush()?;
-        self.time_index.flush()?;
+        self.offset_index.persist()?;
+        self.time_index.persist()?;
         self.file = None;
         self.direct = None;
         Ok(())
@@ -240,8 +240,8 @@ impl Segment {
                 relative_offset: (self.offset_of_max_timestamp - self.base_offset) as i32,
             });
         }
-        self.offset_index.flush()?;
-        self.time_index.flush()
+        self.offset_index.persist()?;
+        self.time_index.persist()
     }
 
     /// Removes the segment's three files (retention).

@@ -13,7 +13,7 @@ use super::stats::BatchObserver;
 use crate::accumulator::{BatchMetadata, DrainedBatch, RecordAccumulator};
 use crate::compression::CompressionType;
 use crate::error::{Error, Result};
-use crate::log::{AppendOutcome, RequiredAcks, TopicLog};
+use crate::log::{AppendCallback, AppendOutcome, RequiredAcks, TopicLog};
 use crate::record::ProducerIdentity;
 
 /// How long the sender naps while records are claimed but not yet committed during flush or close:
@@ -89,10 +89,12 @@ impl SenderShared {
 }
 
 /// One drain's batches in the log, as Kafka's produce request to the one broker: done when the last
-/// of them completed.
+/// of them completed. Its batches' completions reach the sender's state through it (one reference
+/// count per batch, not one per shared object).
 struct Request {
     shared: Arc<SenderShared>,
     acc: Arc<dyn RecordAccumulator>,
+    observer: Option<Arc<dyn BatchObserver>>,
     max_in_flight: usize,
 }
 
@@ -231,14 +233,32 @@ impl Sender {
         let request = Arc::new(Request {
             shared: Arc::clone(&self.shared),
             acc: Arc::clone(&self.acc),
+            observer: self.observer.clone(),
             max_in_flight: self.max_in_flight,
         });
-        for batch in closed {
-            self.append(batch, &request);
+        // One hand-off to the log for the whole drain (each partition's batches in drain order).
+        let mut handed_over = Vec::new();
+        let appends: Vec<_> =
+            closed.into_iter().filter_map(|batch| self.prepare(batch, &request, &mut handed_over)).collect();
+        let required = if self.acks == Acks::All { RequiredAcks::AllInSync } else { RequiredAcks::Leader };
+        if !appends.is_empty() {
+            self.log.append_many_with(appends, required);
+        }
+        for result in handed_over {
+            // acks=0: the delivery completes once the batch is handed over, with an unknown offset.
+            result.complete(Ok(BatchMetadata { base_offset: -1, log_append_time_ms: -1 }));
         }
     }
 
-    fn append(&self, batch: ClosedBatch, request: &Arc<Request>) {
+    /// The log append of one closed batch, with its completion callback; `None` (the batch failed
+    /// already) when it could not be built. acks=0 results go to `handed_over`, to complete once the
+    /// drain is handed to the log.
+    fn prepare(
+        &self,
+        batch: ClosedBatch,
+        request: &Arc<Request>,
+        handed_over: &mut Vec<Arc<crate::accumulator::ProduceResult>>,
+    ) -> Option<(u32, Vec<u8>, AppendCallback)> {
         let ClosedBatch { partition, bytes, original, result, mut stats } = batch;
         if self.codec != CompressionType::None && stats.uncompressed_bytes > 0 {
             self.acc.record_compression_ratio(stats.compressed_bytes as f32 / stats.uncompressed_bytes as f32);
@@ -254,19 +274,21 @@ impl Sender {
                 if let Some(o) = &self.observer {
                     o.on_batch(&stats);
                 }
-                return;
+                return None;
             }
         };
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        let complete_on_ack = self.acks != Acks::Zero;
-        let (acc, shared, observer) = (Arc::clone(&self.acc), Arc::clone(&self.shared), self.observer.clone());
-        let on_ack = Arc::clone(&result);
+        // acks=0: the delivery completes once the batch is handed over, not in the callback.
+        let on_ack = if self.acks == Acks::Zero {
+            handed_over.push(result);
+            None
+        } else {
+            Some(result)
+        };
         let request = Arc::clone(request);
-        let required = if self.acks == Acks::All { RequiredAcks::AllInSync } else { RequiredAcks::Leader };
-        self.log.append_with(
+        Some((
             partition,
             bytes,
-            required,
             Box::new(move |outcome: Result<AppendOutcome>, buffer: Vec<u8>| {
                 match &outcome {
                     Ok(o) => {
@@ -275,26 +297,25 @@ impl Sender {
                     }
                     Err(_) => stats.failed = true,
                 }
-                if complete_on_ack {
-                    on_ack.complete(outcome.map(|o| BatchMetadata {
+                match on_ack {
+                    Some(on_ack) => on_ack.complete(outcome.map(|o| BatchMetadata {
                         base_offset: o.base_offset,
                         log_append_time_ms: o.log_append_time_ms,
-                    }));
-                } else if let Err(e) = outcome {
-                    // acks=0 promised nothing; Kafka's producer never learns of such a failure either.
-                    ::log::warn!("acks=0 batch for partition {partition} failed in the log: {e}");
+                    })),
+                    None => {
+                        if let Err(e) = outcome {
+                            // acks=0 promised nothing; Kafka's producer never learns of such a failure.
+                            ::log::warn!("acks=0 batch for partition {partition} failed in the log: {e}");
+                        }
+                    }
                 }
-                acc.deallocate(original.unwrap_or(buffer));
-                if let Some(o) = &observer {
+                request.acc.deallocate(original.unwrap_or(buffer));
+                if let Some(o) = &request.observer {
                     o.on_batch(&stats);
                 }
-                shared.batch_done();
+                request.shared.batch_done();
                 drop(request);
             }),
-        );
-        if !complete_on_ack {
-            // acks=0: the delivery completes once the batch is handed over, with an unknown offset.
-            result.complete(Ok(BatchMetadata { base_offset: -1, log_append_time_ms: -1 }));
-        }
+        ))
     }
 }
