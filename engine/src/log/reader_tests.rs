@@ -91,6 +91,12 @@ fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T
     rx.recv_timeout(WAIT).ok()
 }
 
+/// Appends `v1`..`v{n}` one at a time, each waited for; how many were acknowledged before the first
+/// that was not within [`WAIT`].
+fn append_while_held(log: &Arc<LocalLog>, n: usize) -> usize {
+    (1..=n).take_while(|i| append(log, &format!("v{i}")).recv_timeout(WAIT).map(|o| o.expect("append")).is_ok()).count()
+}
+
 #[test]
 fn a_reader_held_in_its_disk_read_does_not_stop_the_writer_committing() {
     const BATCHES: usize = 50;
@@ -98,12 +104,7 @@ fn a_reader_held_in_its_disk_read_does_not_stop_the_writer_committing() {
     let log = open(dir.path(), LogConfig::default());
     append(&log, "v0").recv_timeout(WAIT).expect("acknowledged").expect("append");
     let (reader, release) = hold_read(&log, 0);
-    let mut committed = 0;
-    for i in 1..=BATCHES {
-        let Ok(outcome) = append(&log, &format!("v{i}")).recv_timeout(WAIT) else { break };
-        outcome.expect("append");
-        committed += 1;
-    }
+    let committed = append_while_held(&log, BATCHES);
     // Let the reader go either way, so that a failure ends instead of hanging the close.
     release.send(()).unwrap();
     assert_eq!(committed, BATCHES, "the writer committed {committed} of {BATCHES} batches while a reader was held");
@@ -121,12 +122,7 @@ fn a_list_offsets_by_time_held_in_its_disk_read_does_not_stop_the_writer_committ
     let log = open(dir.path(), LogConfig::default());
     append(&log, "v0").recv_timeout(WAIT).expect("acknowledged").expect("append");
     let (reader, release) = hold(&log, |log| log.offset_for_timestamp(0, 1_000));
-    let mut committed = 0;
-    for i in 1..=BATCHES {
-        let Ok(outcome) = append(&log, &format!("v{i}")).recv_timeout(WAIT) else { break };
-        outcome.expect("append");
-        committed += 1;
-    }
+    let committed = append_while_held(&log, BATCHES);
     release.send(()).unwrap();
     assert_eq!(committed, BATCHES, "the writer committed {committed} of {BATCHES} batches while ListOffsets was held");
     assert_eq!(reader.join().expect("reader thread").expect("ListOffsets"), Some(0));
