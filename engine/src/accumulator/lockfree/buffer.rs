@@ -85,11 +85,11 @@ mod production {
             flag.store(1, PUBLISH);
         }
 
-        /// Whether the record of offsetDelta `index` is published (Acquire: its bytes are visible to
-        /// the caller once this returns true).
+        /// How many records from offsetDelta `from` on, up to `to`, are published, counting up to the
+        /// first that is not (Acquire: the bytes of every record counted are visible to the caller).
         #[inline]
-        pub(crate) fn is_published(&self, index: usize) -> bool {
-            self.flags[index].load(OBSERVE) != 0
+        pub(crate) fn published_run(&self, from: usize, to: usize) -> usize {
+            self.flags[from..to].iter().take_while(|f| f.load(OBSERVE) != 0).count()
         }
 
         /// Moves the bytes out, cut to `len`.
@@ -145,8 +145,8 @@ mod model {
             self.flags[index].store(1, PUBLISH);
         }
 
-        pub(crate) fn is_published(&self, index: usize) -> bool {
-            self.flags[index].load(OBSERVE) != 0
+        pub(crate) fn published_run(&self, from: usize, to: usize) -> usize {
+            self.flags[from..to].iter().take_while(|f| f.load(OBSERVE) != 0).count()
         }
 
         /// # Safety
