@@ -33,7 +33,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::buffer::ClaimableBuffer;
+use super::buffer::{ClaimableBuffer, Flags};
 use crate::accumulator::ProduceResult;
 use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts, varint};
 use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
@@ -186,7 +186,14 @@ pub(super) struct Walk {
 impl Batch {
     /// A published-to-be batch over `buffer` (its length is the capacity, header space included;
     /// its bytes are overwritten before anyone reads them), holding the handles' strong reference.
-    pub(super) fn create(partition: u32, seq: u64, base_timestamp: i64, buffer: Vec<u8>) -> Arc<Batch> {
+    /// `spare_flags`: publication flags a drained batch gave back (used if the length fits).
+    pub(super) fn create(
+        partition: u32,
+        seq: u64,
+        base_timestamp: i64,
+        buffer: Vec<u8>,
+        spare_flags: Option<Flags>,
+    ) -> Arc<Batch> {
         assert!(buffer.len() <= MAX_CAPACITY, "a batch buffer of {} bytes is over the lock-free limit", buffer.len());
         let batch = Arc::new(Batch {
             hot: Hot {
@@ -199,7 +206,7 @@ impl Batch {
             base_timestamp,
             created: Instant::now(),
             result: Arc::new(ProduceResult::new()),
-            buffer: ClaimableBuffer::new(buffer),
+            buffer: ClaimableBuffer::new(buffer, spare_flags),
             seal_point: AtomicU64::new(UNSET),
             cut: AtomicU64::new(UNSET),
             finalized: AtomicBool::new(false),
@@ -360,14 +367,16 @@ impl Batch {
         self.hot.max_timestamp.load(Ordering::Relaxed)
     }
 
-    /// Moves the buffer out, cut to the extent, and gives back the handle references no record took.
+    /// Moves the buffer out, cut to the extent, with its publication flags (cleared, for a later
+    /// batch), and gives back the handle references no record took.
     /// Drainer only, once, after [`walk`](Self::walk) returned true.
-    pub(super) fn take_buffer(&self, extent: Extent) -> Vec<u8> {
+    pub(super) fn take_buffer(&self, extent: Extent) -> (Vec<u8>, Flags) {
         assert!(self.finalize(extent.count), "a batch's buffer is taken once");
         // SAFETY: sealed, so every valid claim is in the extent, and the walk read each record's flag
-        // as published (Acquire), so every byte up to `end` is written and visible; void claims
-        // write nothing; `finalized` makes this the only take.
-        unsafe { self.buffer.take(extent.end) }
+        // as published (Acquire), so every byte up to `end` is written and visible, and the flags
+        // of the extent's records are the only ones set and no appender touches them again; void
+        // claims write nothing; `finalized` makes this the only take.
+        unsafe { (self.buffer.take(extent.end), self.buffer.take_flags(extent.count as usize)) }
     }
 
     /// For a batch the drainer will never take (the accumulator is dropped): seals it and gives back

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use self::batch::BatchRef;
 use self::batch::{Batch, Claim, Extent, Walk};
+use self::buffer::Flags;
 use super::control::Control;
 use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator, ResultHandle};
 use crate::error::Result;
@@ -107,6 +108,8 @@ pub(crate) struct LockFreeAccumulator {
     slots: Box<[ArcSlot<Batch>]>,
     opened: Queue<Arc<Batch>>,
     sealed: Queue<Arc<Batch>>,
+    /// Publication flags of drained batches, cleared, for the next batches (see [`buffer`]).
+    spare_flags: Queue<Flags>,
     drain: Mutex<DrainState>,
 }
 
@@ -124,6 +127,7 @@ impl LockFreeAccumulator {
             slots: (0..partitions).map(|_| ArcSlot::empty()).collect(),
             opened: Queue::new(),
             sealed: Queue::new(),
+            spare_flags: Queue::new(),
             drain: Mutex::new(DrainState {
                 partitions: (0..partitions).map(|_| PartitionQueue::default()).collect(),
                 ..DrainState::default()
@@ -279,7 +283,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             let seq = current.as_ref().map_or(0, |b| b.seq + 1);
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
-            let fresh = Batch::create(partition, seq, timestamp, buffer);
+            let fresh = Batch::create(partition, seq, timestamp, buffer, self.spare_flags.pop());
             // The record goes into the batch while it is still private, so the drainer never finds a
             // batch installed and empty (it would have to look again later: appenders do not signal
             // a batch's first record) and a lingered batch is complete the moment it is installed.
@@ -352,7 +356,8 @@ impl RecordAccumulator for LockFreeAccumulator {
                 let extent = extent.expect("complete");
                 queue.expected += 1;
                 let record_count = extent.count;
-                let buffer = b.take_buffer(extent);
+                let (buffer, flags) = b.take_buffer(extent);
+                self.spare_flags.push(flags);
                 if record_count == 0 {
                     self.deallocate(buffer);
                     continue;
