@@ -33,7 +33,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::buffer::ClaimableBuffer;
+use super::buffer::{ClaimableBuffer, Flags};
 use crate::accumulator::ProduceResult;
 use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts, varint};
 use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
@@ -61,7 +61,50 @@ const UNSET: u64 = u64::MAX;
 /// 3 below 2^20, 4 below 2^27).
 #[inline]
 pub(super) fn offset_widths(count: u64) -> u64 {
-    count + count.saturating_sub(64) + count.saturating_sub(8192) + count.saturating_sub(1 << 20)
+    // Batches of up to 8192 records (all but the tiniest records in all but the largest batches)
+    // take the first two branches.
+    if count <= 64 {
+        count
+    } else if count <= 8192 {
+        2 * count - 64
+    } else {
+        3 * count - 64 - 8192 + count.saturating_sub(1 << 20)
+    }
+}
+
+/// Width of the offsetDelta varint of record `count` (below 2^27, so at most 4 bytes).
+#[inline]
+fn offset_width(count: u64) -> usize {
+    if count < 64 {
+        1
+    } else if count < 8192 {
+        2
+    } else if count < 1 << 20 {
+        3
+    } else {
+        4
+    }
+}
+
+/// What a record whose body less its offsetDelta is `base_body` bytes adds to `excl`: its length
+/// varint plus `base_body`, when that width is the same at every offsetDelta width a batch reaches
+/// (1 to 4 bytes, so bodies of `base_body + 1` to `base_body + 4`) and the record is at most
+/// [`FETCH_ADD_MAX`]; `None` when the claim must check first.
+#[inline]
+fn fetch_add_amount(base_body: usize) -> Option<usize> {
+    // A zig-zag varint of a positive length takes 1 byte below 64, 2 below 8192, 3 below 2^20
+    // (which is FETCH_ADD_MAX: larger records check first).
+    const _: () = assert!(FETCH_ADD_MAX <= 1 << 20);
+    let width = if base_body + 4 < 64 {
+        1
+    } else if base_body + 1 >= 64 && base_body + 4 < 8192 {
+        2
+    } else if base_body + 1 >= 8192 && base_body + 4 < FETCH_ADD_MAX {
+        3
+    } else {
+        return None;
+    };
+    Some(base_body + width)
 }
 
 #[inline]
@@ -143,7 +186,14 @@ pub(super) struct Walk {
 impl Batch {
     /// A published-to-be batch over `buffer` (its length is the capacity, header space included;
     /// its bytes are overwritten before anyone reads them), holding the handles' strong reference.
-    pub(super) fn create(partition: u32, seq: u64, base_timestamp: i64, buffer: Vec<u8>) -> Arc<Batch> {
+    /// `spare_flags`: publication flags a drained batch gave back (used if the length fits).
+    pub(super) fn create(
+        partition: u32,
+        seq: u64,
+        base_timestamp: i64,
+        buffer: Vec<u8>,
+        spare_flags: Option<Flags>,
+    ) -> Arc<Batch> {
         assert!(buffer.len() <= MAX_CAPACITY, "a batch buffer of {} bytes is over the lock-free limit", buffer.len());
         let batch = Arc::new(Batch {
             hot: Hot {
@@ -156,7 +206,7 @@ impl Batch {
             base_timestamp,
             created: Instant::now(),
             result: Arc::new(ProduceResult::new()),
-            buffer: ClaimableBuffer::new(buffer),
+            buffer: ClaimableBuffer::new(buffer, spare_flags),
             seal_point: AtomicU64::new(UNSET),
             cut: AtomicU64::new(UNSET),
             finalized: AtomicBool::new(false),
@@ -166,62 +216,85 @@ impl Batch {
         batch
     }
 
+    /// [`try_append`](Self::try_append) for the calls off the per-record path (a batch from the
+    /// slot, a fresh batch), so that only the per-record one is inlined.
+    #[inline(never)]
+    pub(super) fn try_append_outlined(&self, timestamp: i64, parts: &RecordParts<'_>) -> Claim {
+        self.try_append(timestamp, parts)
+    }
+
     /// Claims room for the record, writes it, and publishes it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn try_append(&self, timestamp: i64, parts: &RecordParts<'_>) -> Claim {
         let delta = timestamp.wrapping_sub(self.base_timestamp);
-        let cap = self.buffer.capacity();
-        // The body less its offsetDelta varint, and what the record adds to `excl` at offsetDelta
-        // widths 1 and 4 (every width a batch reaches): equal unless the length varint's width moves
-        // with the offsetDelta's.
+        // The body less its offsetDelta varint.
         let base_body = parts.body_size(delta, 0) - 1;
-        let amount = varint::varint_len((base_body + 1) as i32) + base_body;
-        let fixed = amount == varint::varint_len((base_body + 4) as i32) + base_body;
-        let (prev, size) = if fixed && amount <= FETCH_ADD_MAX {
-            // The claim orders nothing else: the record's bytes reach the drainer through its own
-            // publication, and the sealed bit and the fit are checked on the value it returns.
-            let prev = self.hot.state.fetch_add(ONE_RECORD + amount as u64, Ordering::Relaxed);
-            let count = count_of(prev);
-            let size = amount + varint::varint_len(count.min(MAX_RECORDS) as i32);
-            if prev & SEALED != 0 {
+        let Some(amount) = fetch_add_amount(base_body) else {
+            return self.try_append_checked(timestamp, delta, parts);
+        };
+        // The claim orders nothing else: the record's bytes reach the drainer through its own
+        // publication, and the sealed bit and the fit are checked on the value it returns.
+        let prev = self.hot.state.fetch_add(ONE_RECORD + amount as u64, Ordering::Relaxed);
+        if prev & SEALED != 0 {
+            return Claim::Sealed;
+        }
+        let count = count_of(prev);
+        let pos = position(prev);
+        let size = amount + offset_width(count);
+        if count >= MAX_RECORDS || pos + size > self.buffer.capacity() {
+            // Void, and so is every later claim. The first such claim (its predecessor fitted)
+            // marks where the batch ends, in case the seal comes after it.
+            // Relaxed: the cut only tells the drainer where to stop; the bytes it reads up to
+            // there are ordered by each record's own publication.
+            if count <= MAX_RECORDS && pos <= self.buffer.capacity() {
+                self.cut.store(prev, Ordering::Relaxed);
+            }
+            return Claim::NoRoom;
+        }
+        self.write_claimed(count as u32, pos, size, timestamp, delta, parts)
+    }
+
+    /// The claim for records whose length varint may change width with the offsetDelta's, or too
+    /// large for a `fetch_add` (see [`FETCH_ADD_MAX`]): a compare-and-swap that checks the fit first.
+    #[cold]
+    #[inline(never)]
+    fn try_append_checked(&self, timestamp: i64, delta: i64, parts: &RecordParts<'_>) -> Claim {
+        let cap = self.buffer.capacity();
+        let mut s = self.hot.state.load(Ordering::Relaxed);
+        let (prev, size) = loop {
+            if s & SEALED != 0 {
                 return Claim::Sealed;
             }
-            let pos = position(prev);
-            if count >= MAX_RECORDS || pos + size > cap {
-                // Void, and so is every later claim. The first such claim (its predecessor fitted)
-                // marks where the batch ends, in case the seal comes after it.
-                // Relaxed: the cut only tells the drainer where to stop; the bytes it reads up to
-                // there are ordered by each record's own publication.
-                if count <= MAX_RECORDS && pos <= cap {
-                    self.cut.store(prev, Ordering::Relaxed);
-                }
+            let count = count_of(s);
+            if count >= MAX_RECORDS {
                 return Claim::NoRoom;
             }
-            (prev, size)
-        } else {
-            let mut s = self.hot.state.load(Ordering::Relaxed);
-            loop {
-                if s & SEALED != 0 {
-                    return Claim::Sealed;
-                }
-                let count = count_of(s);
-                if count >= MAX_RECORDS {
-                    return Claim::NoRoom;
-                }
-                let size = parts.size(delta, count as i32);
-                if position(s) + size > cap {
-                    return Claim::NoRoom;
-                }
-                let width = varint::varint_len(count as i32);
-                let next = s + ONE_RECORD + (size - width) as u64;
-                match self.hot.state.compare_exchange_weak(s, next, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => break (s, size),
-                    Err(actual) => s = actual,
-                }
+            let size = parts.size(delta, count as i32);
+            if position(s) + size > cap {
+                return Claim::NoRoom;
+            }
+            let width = varint::varint_len(count as i32);
+            let next = s + ONE_RECORD + (size - width) as u64;
+            match self.hot.state.compare_exchange_weak(s, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break (s, size),
+                Err(actual) => s = actual,
             }
         };
-        let offset_delta = count_of(prev) as u32;
-        let pos = position(prev);
+        self.write_claimed(count_of(prev) as u32, position(prev), size, timestamp, delta, parts)
+    }
+
+    /// Writes and publishes the record of a valid claim: offsetDelta `offset_delta`, bytes
+    /// `[pos, pos + size)`.
+    #[inline(always)]
+    fn write_claimed(
+        &self,
+        offset_delta: u32,
+        pos: usize,
+        size: usize,
+        timestamp: i64,
+        delta: i64,
+        parts: &RecordParts<'_>,
+    ) -> Claim {
         debug_assert_eq!(size, parts.size(delta, offset_delta as i32));
         // Timestamps are milliseconds, so nearly every record ties the current maximum: a plain load
         // settles it, and only a record that raises it pays for the read-modify-write. Both precede
@@ -239,6 +312,7 @@ impl Batch {
                 debug_assert_eq!(written, size);
             });
         }
+        let cap = self.buffer.capacity();
         let full = pos + 2 * size > cap || u64::from(offset_delta) + 1 >= MAX_RECORDS;
         Claim::Done { offset_delta, size, full }
     }
@@ -284,13 +358,8 @@ impl Batch {
 
     /// Walks on over the records published since; true once every record of `extent` is.
     pub(super) fn walk(&self, walk: &mut Walk, extent: Extent) -> bool {
-        while walk.count < extent.count {
-            if !self.buffer.is_published(walk.count as usize) {
-                return false;
-            }
-            walk.count += 1;
-        }
-        true
+        walk.count += self.buffer.published_run(walk.count as usize, extent.count as usize) as u32;
+        walk.count == extent.count
     }
 
     /// Largest record timestamp; final once the walk reached the extent's end.
@@ -298,14 +367,16 @@ impl Batch {
         self.hot.max_timestamp.load(Ordering::Relaxed)
     }
 
-    /// Moves the buffer out, cut to the extent, and gives back the handle references no record took.
+    /// Moves the buffer out, cut to the extent, with its publication flags (cleared, for a later
+    /// batch), and gives back the handle references no record took.
     /// Drainer only, once, after [`walk`](Self::walk) returned true.
-    pub(super) fn take_buffer(&self, extent: Extent) -> Vec<u8> {
+    pub(super) fn take_buffer(&self, extent: Extent) -> (Vec<u8>, Flags) {
         assert!(self.finalize(extent.count), "a batch's buffer is taken once");
         // SAFETY: sealed, so every valid claim is in the extent, and the walk read each record's flag
-        // as published (Acquire), so every byte up to `end` is written and visible; void claims
-        // write nothing; `finalized` makes this the only take.
-        unsafe { self.buffer.take(extent.end) }
+        // as published (Acquire), so every byte up to `end` is written and visible, and the flags
+        // of the extent's records are the only ones set and no appender touches them again; void
+        // claims write nothing; `finalized` makes this the only take.
+        unsafe { (self.buffer.take(extent.end), self.buffer.take_flags(extent.count as usize)) }
     }
 
     /// For a batch the drainer will never take (the accumulator is dropped): seals it and gives back
@@ -397,3 +468,7 @@ impl Drop for BatchRef {
         unsafe { Batch::release_handles(self.0.as_ptr(), 1) }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+#[path = "batch_tests.rs"]
+mod tests;

@@ -5,8 +5,11 @@
 //! pass, then stores 1 (Release) into the flag of its offsetDelta. The drainer reads the flags of the
 //! claimed offsetDeltas in order (Acquire), so once it saw a record's flag, every byte of that record is
 //! visible to it. The flags are a small array of their own (one byte per record the buffer could hold
-//! at the smallest record size), zero-filled per batch; the record bytes need no zero-filling, so a
-//! buffer is reused as it comes back, as the mutex accumulator's are.
+//! at the smallest record size), zero when a batch starts; the record bytes need no zero-filling, so a
+//! buffer is reused as it comes back, as the mutex accumulator's are. The flags are reused too: the
+//! drainer moves them out with the bytes, clears the ones the batch's records set (the only ones set)
+//! and the accumulator hands them to a later batch of the same capacity, so a batch does not
+//! allocate and zero a fresh array.
 //!
 //! In production the bytes are a plain `Vec<u8>` reached through its base pointer. Under loom every
 //! byte is a `loom::cell::UnsafeCell` and every flag a loom `AtomicU8`, so the model checks that each
@@ -31,10 +34,10 @@ fn flags_for(capacity: usize) -> usize {
 }
 
 #[cfg(not(loom))]
-pub(super) use production::ClaimableBuffer;
+pub(super) use production::{ClaimableBuffer, Flags};
 
 #[cfg(loom)]
-pub(super) use model::ClaimableBuffer;
+pub(super) use model::{ClaimableBuffer, Flags};
 
 #[cfg(not(loom))]
 mod production {
@@ -48,16 +51,30 @@ mod production {
         base: *mut u8,
         cap: usize,
         vec: UnsafeCell<Vec<u8>>,
-        /// Per offsetDelta: 1 once the record is written.
-        flags: Box<[AtomicU8]>,
+        /// Per offsetDelta: 1 once the record is written. Moved out by [`take_flags`](Self::take_flags).
+        flags: UnsafeCell<Flags>,
     }
 
+    /// A buffer's publication flags, all zero between batches.
+    pub(crate) type Flags = Box<[AtomicU8]>;
+
     impl ClaimableBuffer {
-        /// Takes a buffer (length = capacity; its bytes are overwritten before anyone reads them).
-        pub(crate) fn new(mut vec: Vec<u8>) -> Self {
-            // SAFETY: a zero byte is a valid `AtomicU8` (0), so the zeroed slice is initialised.
-            let flags = unsafe { Box::<[AtomicU8]>::new_zeroed_slice(flags_for(vec.len())).assume_init() };
-            ClaimableBuffer { base: vec.as_mut_ptr(), cap: vec.len(), vec: UnsafeCell::new(vec), flags }
+        /// Takes a buffer (length = capacity; its bytes are overwritten before anyone reads them),
+        /// and `spare` flags (all zero) if they are the length this capacity needs.
+        pub(crate) fn new(mut vec: Vec<u8>, spare: Option<Flags>) -> Self {
+            let n = flags_for(vec.len());
+            let flags = match spare {
+                Some(flags) if flags.len() == n => flags,
+                // SAFETY: a zero byte is a valid `AtomicU8` (0), so the zeroed slice is initialised.
+                _ => unsafe { Box::<[AtomicU8]>::new_zeroed_slice(n).assume_init() },
+            };
+            debug_assert!(flags.iter().all(|f| f.load(std::sync::atomic::Ordering::Relaxed) == 0));
+            ClaimableBuffer {
+                base: vec.as_mut_ptr(),
+                cap: vec.len(),
+                vec: UnsafeCell::new(vec),
+                flags: UnsafeCell::new(flags),
+            }
         }
 
         #[inline]
@@ -76,7 +93,9 @@ mod production {
         #[inline]
         pub(crate) unsafe fn write_record(&self, pos: usize, len: usize, index: usize, write: impl FnOnce(&mut [u8])) {
             debug_assert!(pos + len <= self.cap);
-            let flag = &self.flags[index];
+            // SAFETY: the flags are replaced only by `take_flags`, which the caller's contract puts
+            // after this publication; until then everyone only reads the box.
+            let flag = unsafe { &(*self.flags.get())[index] };
             // The bytes are initialised: the Vec is `cap` long.
             // SAFETY: the range is in the allocation (caller's bound) and the caller's alone (its
             // claim): nobody else writes it, and nobody reads it before the flag below is set.
@@ -85,11 +104,30 @@ mod production {
             flag.store(1, PUBLISH);
         }
 
-        /// Whether the record of offsetDelta `index` is published (Acquire: its bytes are visible to
-        /// the caller once this returns true).
+        /// How many records from offsetDelta `from` on, up to `to`, are published, counting up to the
+        /// first that is not (Acquire: the bytes of every record counted are visible to the caller).
         #[inline]
-        pub(crate) fn is_published(&self, index: usize) -> bool {
-            self.flags[index].load(OBSERVE) != 0
+        pub(crate) fn published_run(&self, from: usize, to: usize) -> usize {
+            // SAFETY: the drainer calls this before `take_flags`, on its own thread, the only one
+            // that replaces the box; appenders only read it.
+            let flags = unsafe { &*self.flags.get() };
+            flags[from..to].iter().take_while(|f| f.load(OBSERVE) != 0).count()
+        }
+
+        /// Moves the flags out for a later batch, clearing the first `published`.
+        ///
+        /// # Safety
+        /// As [`take`](Self::take): once, after the flags of offsetDeltas `0..published` were seen set,
+        /// and no other flag can be set (every other claim is void and writes nothing).
+        pub(crate) unsafe fn take_flags(&self, published: usize) -> Flags {
+            // SAFETY: each appender's last access to the flags is its publication, which this thread
+            // observed (Acquire) before the call, and no appender accesses them afterwards (the
+            // contract), so this is the only access.
+            let mut flags = std::mem::take(unsafe { &mut *self.flags.get() });
+            for flag in &mut flags[..published] {
+                *flag.get_mut() = 0;
+            }
+            flags
         }
 
         /// Moves the bytes out, cut to `len`.
@@ -120,13 +158,20 @@ mod model {
 
     pub(crate) struct ClaimableBuffer {
         cells: Box<[UnsafeCell<u8>]>,
-        flags: Box<[AtomicU8]>,
+        flags: UnsafeCell<Flags>,
     }
 
+    pub(crate) type Flags = Box<[AtomicU8]>;
+
     impl ClaimableBuffer {
-        pub(crate) fn new(vec: Vec<u8>) -> Self {
-            let flags = (0..flags_for(vec.len())).map(|_| AtomicU8::new(0)).collect();
-            ClaimableBuffer { cells: vec.into_iter().map(UnsafeCell::new).collect(), flags }
+        pub(crate) fn new(vec: Vec<u8>, spare: Option<Flags>) -> Self {
+            let n = flags_for(vec.len());
+            let flags = match spare {
+                Some(flags) if flags.len() == n => flags,
+                _ => (0..n).map(|_| AtomicU8::new(0)).collect(),
+            };
+            assert!(flags.iter().all(|f| f.load(std::sync::atomic::Ordering::Relaxed) == 0), "spare flags are clear");
+            ClaimableBuffer { cells: vec.into_iter().map(UnsafeCell::new).collect(), flags: UnsafeCell::new(flags) }
         }
 
         pub(crate) fn capacity(&self) -> usize {
@@ -142,11 +187,24 @@ mod model {
                 // SAFETY: loom checks this access against every other access to the same byte.
                 cell.with_mut(|p| unsafe { *p = byte });
             }
-            self.flags[index].store(1, PUBLISH);
+            // SAFETY: loom checks this read of the box against `take_flags`' replacement of it.
+            self.flags.with(|flags| unsafe { (&*flags)[index].store(1, PUBLISH) });
         }
 
-        pub(crate) fn is_published(&self, index: usize) -> bool {
-            self.flags[index].load(OBSERVE) != 0
+        pub(crate) fn published_run(&self, from: usize, to: usize) -> usize {
+            // SAFETY: as above.
+            self.flags.with(|flags| unsafe { (&*flags)[from..to].iter().take_while(|f| f.load(OBSERVE) != 0).count() })
+        }
+
+        /// # Safety
+        /// As the production version.
+        pub(crate) unsafe fn take_flags(&self, published: usize) -> Flags {
+            // SAFETY: loom checks this replacement against every appender's read of the box.
+            let flags = self.flags.with_mut(|flags| std::mem::take(unsafe { &mut *flags }));
+            for flag in &flags[..published] {
+                flag.store(0, std::sync::atomic::Ordering::Relaxed);
+            }
+            flags
         }
 
         /// # Safety

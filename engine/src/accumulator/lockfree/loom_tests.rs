@@ -66,7 +66,7 @@ fn wait_complete(batch: &Batch) -> Extent {
 /// the handles are dropped, the test's `Arc` is the only owner left.
 fn appenders_race_the_seal(room: usize) {
     model(move || {
-        let batch = Batch::create(0, 0, TS, vec![0; RECORD_BATCH_OVERHEAD + room]);
+        let batch = Batch::create(0, 0, TS, vec![0; RECORD_BATCH_OVERHEAD + room], None);
         let appenders: Vec<_> = (1..=2u8)
             .map(|v| {
                 let batch = Arc::clone(&batch);
@@ -94,12 +94,12 @@ fn appenders_race_the_seal(room: usize) {
         // When the drainer sealed it, it takes the buffer while the appenders may still run.
         let (extent, buffer, appended) = if batch.seal() {
             let extent = wait_complete(&batch);
-            let buffer = batch.take_buffer(extent);
+            let buffer = batch.take_buffer(extent).0;
             (extent, buffer, appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>())
         } else {
             let appended = appenders.into_iter().filter_map(|t| t.join().unwrap()).collect::<Vec<_>>();
             let extent = wait_complete(&batch);
-            (extent, batch.take_buffer(extent), appended)
+            (extent, batch.take_buffer(extent).0, appended)
         };
         let got = values(&buffer);
         assert_eq!(got.len(), extent.count as usize);

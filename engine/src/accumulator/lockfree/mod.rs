@@ -28,12 +28,13 @@ mod buffer;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use self::batch::BatchRef;
 use self::batch::{Batch, Claim, Extent, Walk};
+use self::buffer::Flags;
 use super::control::Control;
 use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator, ResultHandle};
 use crate::error::Result;
@@ -48,10 +49,32 @@ const COMMIT_RECHECK: Duration = Duration::from_micros(50);
 struct DrainState {
     /// Batches installed, oldest first (linger order); sealed ones are dropped as found.
     open: VecDeque<Arc<Batch>>,
-    /// Sealed batches waiting for their turn, per partition by sequence number.
-    pending: BTreeMap<(u32, u64), Pending>,
-    /// Next sequence number to drain, per partition.
-    expected: Vec<u64>,
+    /// Per partition: its sealed batches waiting for their turn, and the next sequence number.
+    partitions: Vec<PartitionQueue>,
+    /// The partitions with a batch waiting, each once, so a drain visits only those.
+    active: Vec<u32>,
+}
+
+/// One partition's sealed batches, in sequence order (they nearly always arrive in it: the push
+/// looks from the back).
+#[derive(Default)]
+struct PartitionQueue {
+    /// Next sequence number to drain.
+    expected: u64,
+    waiting: VecDeque<Pending>,
+}
+
+impl DrainState {
+    fn insert(&mut self, batch: Arc<Batch>) {
+        let partition = batch.partition;
+        let queue = &mut self.partitions[partition as usize];
+        if queue.waiting.is_empty() {
+            self.active.push(partition);
+        }
+        let seq = batch.seq;
+        let at = queue.waiting.iter().rposition(|p| p.batch.seq < seq).map_or(0, |i| i + 1);
+        queue.waiting.insert(at, Pending::new(batch));
+    }
 }
 
 /// A sealed batch and how far the drainer got in it.
@@ -85,6 +108,8 @@ pub(crate) struct LockFreeAccumulator {
     slots: Box<[ArcSlot<Batch>]>,
     opened: Queue<Arc<Batch>>,
     sealed: Queue<Arc<Batch>>,
+    /// Publication flags of drained batches, cleared, for the next batches (see [`buffer`]).
+    spare_flags: Queue<Flags>,
     drain: Mutex<DrainState>,
 }
 
@@ -102,7 +127,11 @@ impl LockFreeAccumulator {
             slots: (0..partitions).map(|_| ArcSlot::empty()).collect(),
             opened: Queue::new(),
             sealed: Queue::new(),
-            drain: Mutex::new(DrainState { expected: vec![0; partitions], ..DrainState::default() }),
+            spare_flags: Queue::new(),
+            drain: Mutex::new(DrainState {
+                partitions: (0..partitions).map(|_| PartitionQueue::default()).collect(),
+                ..DrainState::default()
+            }),
         }
     }
 
@@ -146,13 +175,16 @@ impl LockFreeAccumulator {
 /// last one it used). A stale entry is harmless: a replaced batch is sealed, so a claim in it is
 /// void, and so is one in a batch of a dropped accumulator (dropping seals them all), whatever
 /// accumulator now lives at its address.
-#[derive(Default)]
 struct Recent {
     accumulator: usize,
     batches: Vec<Option<Arc<Batch>>>,
 }
 
 impl Recent {
+    const fn new() -> Self {
+        Recent { accumulator: 0, batches: Vec::new() }
+    }
+
     #[inline]
     fn get(&self, accumulator: usize, partition: u32) -> Option<&Arc<Batch>> {
         if self.accumulator != accumulator {
@@ -176,12 +208,13 @@ impl Recent {
 
 #[cfg(not(loom))]
 std::thread_local! {
-    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
+    // Constant-initialised: no lazy-initialisation check on each record's look-up.
+    static RECENT: std::cell::RefCell<Recent> = const { std::cell::RefCell::new(Recent::new()) };
 }
 
 #[cfg(loom)]
 loom::thread_local! {
-    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::default();
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::new(Recent::new());
 }
 
 impl Drop for LockFreeAccumulator {
@@ -199,8 +232,10 @@ impl Drop for LockFreeAccumulator {
         for b in st.open.drain(..) {
             b.abandon();
         }
-        for (_, p) in std::mem::take(&mut st.pending) {
-            p.batch.abandon();
+        for queue in st.partitions.iter_mut() {
+            for p in queue.waiting.drain(..) {
+                p.batch.abandon();
+            }
         }
         for slot in self.slots.iter() {
             if let Some(b) = slot.load().as_ref() {
@@ -238,7 +273,7 @@ impl RecordAccumulator for LockFreeAccumulator {
         loop {
             let current = slot.load();
             if let Some(batch) = current.as_ref()
-                && let Some(appended) = self.finish(batch, batch.try_append(timestamp, &parts), false)
+                && let Some(appended) = self.finish(batch, batch.try_append_outlined(timestamp, &parts), false)
             {
                 RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(batch)));
                 return Ok(appended);
@@ -248,11 +283,11 @@ impl RecordAccumulator for LockFreeAccumulator {
             let seq = current.as_ref().map_or(0, |b| b.seq + 1);
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
-            let fresh = Batch::create(partition, seq, timestamp, buffer);
+            let fresh = Batch::create(partition, seq, timestamp, buffer, self.spare_flags.pop());
             // The record goes into the batch while it is still private, so the drainer never finds a
             // batch installed and empty (it would have to look again later: appenders do not signal
             // a batch's first record) and a lingered batch is complete the moment it is installed.
-            let claim = fresh.try_append(timestamp, &parts);
+            let claim = fresh.try_append_outlined(timestamp, &parts);
             if !matches!(claim, Claim::Done { .. }) {
                 unreachable!("a fresh batch of {} bytes holds a record of at most {upper}", cap);
             }
@@ -290,7 +325,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                 // Never empty: a batch is installed with its first record in (see `append`).
                 let b = st.open.pop_front().expect("front exists");
                 if b.seal() {
-                    st.pending.insert((b.partition, b.seq), Pending::new(b));
+                    st.insert(b);
                 }
                 continue;
             }
@@ -299,41 +334,49 @@ impl RecordAccumulator for LockFreeAccumulator {
             break;
         }
         while let Some(b) = self.sealed.pop() {
-            st.pending.insert((b.partition, b.seq), Pending::new(b));
+            st.insert(b);
         }
         let mut waiting_for_commit = false;
-        let keys: Vec<(u32, u64)> = st.pending.keys().copied().collect();
-        for (partition, seq) in keys {
-            if st.expected[partition as usize] != seq {
-                continue; // an earlier batch of this partition is not here yet
+        let DrainState { partitions, active, .. } = &mut *st;
+        let mut i = 0;
+        while i < active.len() {
+            let partition = active[i];
+            let queue = &mut partitions[partition as usize];
+            // Each batch in turn, while the next one in sequence is here (an earlier one not here
+            // yet is still open or on its way through `sealed`) and complete.
+            while let Some(front) = queue.waiting.front_mut() {
+                if front.batch.seq != queue.expected {
+                    break;
+                }
+                if !front.complete() {
+                    waiting_for_commit = true;
+                    break;
+                }
+                let Pending { batch: b, extent, .. } = queue.waiting.pop_front().expect("front exists");
+                let extent = extent.expect("complete");
+                queue.expected += 1;
+                let record_count = extent.count;
+                let (buffer, flags) = b.take_buffer(extent);
+                self.spare_flags.push(flags);
+                if record_count == 0 {
+                    self.deallocate(buffer);
+                    continue;
+                }
+                out.push(DrainedBatch {
+                    partition,
+                    buffer,
+                    record_count,
+                    base_timestamp: b.base_timestamp,
+                    max_timestamp: b.max_timestamp(),
+                    created: b.created,
+                    result: Arc::clone(&b.result),
+                });
             }
-            let complete = st.pending.get_mut(&(partition, seq)).is_some_and(Pending::complete);
-            if !complete {
-                waiting_for_commit = true;
-                continue;
+            if queue.waiting.is_empty() {
+                active.swap_remove(i);
+            } else {
+                i += 1;
             }
-            let Pending { batch: b, extent, .. } = st.pending.remove(&(partition, seq)).expect("present");
-            let extent = extent.expect("complete");
-            st.expected[partition as usize] += 1;
-            let record_count = extent.count;
-            let buffer = b.take_buffer(extent);
-            if record_count == 0 {
-                self.deallocate(buffer);
-                continue;
-            }
-            out.push(DrainedBatch {
-                partition,
-                buffer,
-                record_count,
-                base_timestamp: b.base_timestamp,
-                max_timestamp: b.max_timestamp(),
-                created: b.created,
-                result: Arc::clone(&b.result),
-            });
-        }
-        // A later batch of a partition may have become takeable behind one taken just now.
-        if st.pending.keys().any(|(p, s)| st.expected[*p as usize] == *s) {
-            waiting_for_commit = true;
         }
         if waiting_for_commit {
             let recheck = now + COMMIT_RECHECK;
@@ -370,7 +413,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             return true;
         }
         let st = self.drain.lock().unwrap_or_else(|p| p.into_inner());
-        !st.pending.is_empty() || st.open.iter().any(|b| !b.is_empty() && !b.is_sealed())
+        !st.active.is_empty() || st.open.iter().any(|b| !b.is_empty() && !b.is_sealed())
     }
 
     fn deallocate(&self, buffer: Vec<u8>) {
