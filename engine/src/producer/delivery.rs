@@ -44,17 +44,6 @@ impl DeliveryFuture {
         }
     }
 
-    /// Whether both records went into the same batch, so they complete together, at the same
-    /// instant and with the same outcome (a caller tracking many sends can then look at one of a
-    /// batch's futures instead of each). acks=0 futures share no batch.
-    #[inline]
-    pub fn same_batch(&self, other: &DeliveryFuture) -> bool {
-        match (&self.state, &other.state) {
-            (State::Pending { result: a, .. }, State::Pending { result: b, .. }) => std::ptr::eq(&**a, &**b),
-            _ => false,
-        }
-    }
-
     /// When the record's batch completed (the delivery instant), once done; `None` before, and for
     /// acks=0 futures, which complete at send.
     pub fn completed_at(&self) -> Option<std::time::Instant> {

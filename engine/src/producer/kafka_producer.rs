@@ -172,7 +172,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::accumulator::AccumulatorKind;
     use crate::io::IoBackendKind;
     use crate::log::LogConfig;
 
@@ -224,35 +223,6 @@ mod tests {
         let value = vec![0u8; 100 * 1024];
         let err = p.send(&ProducerRecord::new(None, &value)).unwrap_err();
         assert!(matches!(err, Error::RecordTooLarge { limit_name: "buffer.memory", limit: 65_536, .. }), "{err}");
-    }
-
-    #[test]
-    fn same_batch_tells_records_of_one_batch_from_the_next_batchs() {
-        for accumulator in [AccumulatorKind::LockFree, AccumulatorKind::Mutex] {
-            let dir = tempfile::tempdir().unwrap();
-            // Four 100-byte records fill a 512-byte batch at most: the fifth opens the next one.
-            let config = ProducerConfig {
-                batch_size: 512,
-                linger: Duration::from_secs(60),
-                accumulator,
-                ..ProducerConfig::default()
-            };
-            let p = producer(dir.path(), config);
-            let value = [7u8; 100];
-            let futures: Vec<_> = (0..8).map(|_| p.send(&ProducerRecord::new(None, &value)).unwrap()).collect();
-            assert!(futures.iter().all(|f| !f.is_done()), "{accumulator:?}: nothing completes while lingering");
-            assert!(futures[0].same_batch(&futures[1]) && futures[1].same_batch(&futures[2]), "{accumulator:?}");
-            let split = (1..futures.len()).find(|&i| !futures[i - 1].same_batch(&futures[i])).expect("two batches");
-            assert!((2..=4).contains(&split), "{accumulator:?}: first batch held {split} records");
-            assert!(!futures[0].same_batch(&futures[split]), "{accumulator:?}");
-            p.flush().unwrap();
-            let first_batch: Vec<i64> =
-                futures[..split].iter().map(|f| f.get_timeout(Duration::ZERO).unwrap().unwrap().offset).collect();
-            assert_eq!(first_batch, (0..split as i64).collect::<Vec<_>>(), "{accumulator:?}");
-            let ready = DeliveryFuture::ready(RecordMetadata { partition: 0, offset: -1, timestamp: 0 });
-            assert!(!ready.same_batch(&ready) && !futures[0].same_batch(&ready), "acks=0 futures share no batch");
-            p.close().unwrap();
-        }
     }
 
     #[test]

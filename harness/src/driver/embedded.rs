@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use kbench_engine::log::TopicLog;
@@ -99,7 +99,7 @@ impl Backend for Embedded {
 
     fn sender(&mut self, thread: u32, _shared: &Shared) -> anyhow::Result<EmbeddedSender> {
         let producer = self.producers[thread as usize % self.producers.len()].clone();
-        Ok(EmbeddedSender { producer, in_flight: VecDeque::new(), last: None })
+        Ok(EmbeddedSender { producer, in_flight: VecDeque::new() })
     }
 
     fn tick(&mut self, since: Duration) -> anyhow::Result<Option<Duration>> {
@@ -231,10 +231,6 @@ fn remove_data_dir(dir: &Path) -> std::io::Result<()> {
 pub(crate) struct EmbeddedSender {
     producer: Producer,
     in_flight: VecDeque<(DeliveryFuture, Token)>,
-    /// The last future handed over, with its outcome and completion instant: the records after it
-    /// in its batch complete with it, so only the first of a batch is asked (one look at the
-    /// batch's completion per batch, not per record).
-    last: Option<(DeliveryFuture, bool, Option<Instant>)>,
 }
 
 impl Sender for EmbeddedSender {
@@ -259,16 +255,6 @@ impl Sender for EmbeddedSender {
     fn poll(&mut self, wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
         let mut n = 0;
         while let Some((head, _)) = self.in_flight.front() {
-            // A record of the batch the last one completed with: done, with the same outcome.
-            if let Some((last, ok, completed_at)) = &self.last
-                && last.same_batch(head)
-            {
-                let (ok, completed_at) = (*ok, *completed_at);
-                let (_, token) = self.in_flight.pop_front().expect("front exists");
-                done(Delivery { token, ok, completed_at });
-                n += 1;
-                continue;
-            }
             if !head.is_done() {
                 if !wait || n > 0 {
                     break;
@@ -278,9 +264,8 @@ impl Sender for EmbeddedSender {
             }
             let (future, token) = self.in_flight.pop_front().expect("front exists");
             let completed_at = future.completed_at();
-            let ok = future.get_timeout(Duration::ZERO).is_some_and(|r| r.is_ok());
+            let ok = future.get().is_ok();
             done(Delivery { token, ok, completed_at });
-            self.last = Some((future, ok, completed_at));
             n += 1;
         }
         n

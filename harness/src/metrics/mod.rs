@@ -151,8 +151,6 @@ impl Local {
 #[derive(Debug)]
 pub struct StageRecorder {
     local: Local,
-    /// Runs of end-to-end values, pending their histogram record: `same`, then the e2e stages.
-    runs: [Run; 3],
     seen: u64,
     mailbox: Arc<Mutex<Local>>,
     generation: Arc<AtomicU64>,
@@ -168,29 +166,15 @@ impl StageRecorder {
 
     /// Records one delivery's end-to-end latency from its scheduled send (`e2e`, the
     /// [`Stage::EndToEnd`] figure) and from its actual send (`actual`, [`Stage::EndToEndActual`]).
-    ///
-    /// Consecutive deliveries (a batch's records, completing together) mostly fall into one
-    /// histogram bucket, so a value is first compared with the bucket of the last (two
-    /// comparisons) and recorded with its run's count once a value outside it comes: the
-    /// histogram ends up exactly as with one record per value.
     #[inline]
     pub fn record_delivery(&mut self, e2e: u64, actual: u64) {
-        let [same, e2e_run, actual_run] = &mut self.runs;
         if e2e == actual {
-            same.add(&mut self.local.same, e2e);
+            self.local.same.saturating_record(e2e.max(1));
         } else {
-            e2e_run.add(&mut self.local.stages[Stage::EndToEnd.index()], e2e);
-            actual_run.add(&mut self.local.stages[Stage::EndToEndActual.index()], actual);
+            self.local.stages[Stage::EndToEnd.index()].saturating_record(e2e.max(1));
+            self.local.stages[Stage::EndToEndActual.index()].saturating_record(actual.max(1));
         }
         self.local.dirty = true;
-    }
-
-    /// Records the pending runs into their histograms.
-    fn flush_runs(&mut self) {
-        let [same, e2e, actual] = &mut self.runs;
-        same.flush(&mut self.local.same);
-        e2e.flush(&mut self.local.stages[Stage::EndToEnd.index()]);
-        actual.flush(&mut self.local.stages[Stage::EndToEndActual.index()]);
     }
 
     /// Counts acknowledged records and their bytes, and hands the histograms over when the
@@ -218,7 +202,6 @@ impl StageRecorder {
         if !self.local.dirty {
             return;
         }
-        self.flush_runs();
         let mut mailbox = self.mailbox.lock().unwrap_or_else(|p| p.into_inner());
         if mailbox.dirty {
             // The collector has not taken the last hand-over yet: merge (rare).
@@ -228,36 +211,6 @@ impl StageRecorder {
             // Swap: the mailbox holds the reset histograms of the previous hand-over.
             std::mem::swap(&mut *mailbox, &mut self.local);
             self.local.reset();
-        }
-    }
-}
-
-/// Values waiting to be recorded into one histogram: `count` values, all in the bucket
-/// `[low, high]` (so indistinguishable there), of which `value` stands for them all.
-#[derive(Debug, Default, Clone, Copy)]
-struct Run {
-    value: u64,
-    low: u64,
-    high: u64,
-    count: u64,
-}
-
-impl Run {
-    #[inline]
-    fn add(&mut self, h: &mut Histogram<u64>, v: u64) {
-        let v = v.clamp(1, h.high());
-        if self.count > 0 && v >= self.low && v <= self.high {
-            self.count += 1;
-            return;
-        }
-        self.flush(h);
-        *self = Run { value: v, low: h.lowest_equivalent(v), high: h.highest_equivalent(v), count: 1 };
-    }
-
-    fn flush(&mut self, h: &mut Histogram<u64>) {
-        if self.count > 0 {
-            h.saturating_record_n(self.value, self.count);
-            self.count = 0;
         }
     }
 }
@@ -353,7 +306,6 @@ impl CaseMetrics {
         self.mailboxes.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&mailbox));
         StageRecorder {
             local: Local::new(),
-            runs: [Run::default(); 3],
             seen: self.generation.load(Ordering::Relaxed),
             mailbox,
             generation: Arc::clone(&self.generation),
@@ -463,52 +415,6 @@ pub fn cpu_time() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deliveries_recorded_in_runs_give_the_histograms_of_one_record_each() {
-        // Runs of nearby values (a batch's records), jumps, zeros, values past the highest
-        // trackable, closed-loop (same) and open-loop (two figures) deliveries mixed.
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut values = Vec::new();
-        let mut base = 5_000_000u64;
-        for i in 0..20_000u64 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            if i % 97 == 0 {
-                base = rng % 50_000_000;
-            }
-            let v = match i % 1_000 {
-                0 => 0,
-                1 => u64::MAX,
-                _ => base + (rng % 3_000),
-            };
-            let open = i % 5 == 0;
-            values.push((v, if open { v / 2 + 1 } else { v }));
-        }
-        let m = CaseMetrics::new();
-        let t0 = Instant::now();
-        m.start_measuring(t0);
-        let mut r = m.recorder();
-        let mut want = [new_histogram(), new_histogram()];
-        for &(e2e, actual) in &values {
-            r.record_delivery(e2e, actual);
-            want[0].saturating_record(e2e.max(1));
-            want[1].saturating_record(actual.max(1));
-        }
-        drop(r);
-        let _ = m.collect_interval(t0 + Duration::from_secs(1));
-        let total = m.finish(t0 + Duration::from_secs(1));
-        for (stage, want) in [Stage::EndToEnd, Stage::EndToEndActual].into_iter().zip(&want) {
-            let got = total.stage(stage);
-            assert_eq!(got.len(), want.len(), "{stage:?}");
-            assert_eq!((got.min(), got.max(), got.mean()), (want.min(), want.max(), want.mean()), "{stage:?}");
-            let buckets = |h: &Histogram<u64>| {
-                h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect::<Vec<_>>()
-            };
-            assert_eq!(buckets(got), buckets(want), "{stage:?}");
-        }
-    }
 
     #[test]
     fn recorders_hand_over_without_locks_and_intervals_add_up() {
