@@ -4,7 +4,8 @@
 //!
 //! The loop reads the clock once per record before the send call (the time-stamp counter, see
 //! [`SendClock`]; in an open loop the schedule's last reading is the send instant) and once more
-//! after every [`SEND_SAMPLE`]-th, and records into the thread's own histograms without locks. Deliveries are polled between sends, and the latency is taken from the backend's
+//! after every [`SEND_SAMPLE`]-th, and records into the thread's own histograms without locks.
+//! Deliveries are polled between sends, and the latency is taken from the backend's
 //! completion instant (the batch's, or librdkafka's delivery report), not from when this thread
 //! noticed it.
 
