@@ -87,11 +87,8 @@ fn second_ctrl_c_does_the_same_at_once() {
     // second Ctrl-C, sent as soon as the first has been taken (its message is on stderr; two signals
     // sent back to back would arrive as one), reaches a run that is still stopping.
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, out) = start_with(
-        dir.path(),
-        "sim",
-        ", faults: [{ at: 0s, action: slow-disk, broker: 0, delay: 1s }]",
-    );
+    let (mut child, out) =
+        start_with(dir.path(), "sim", ", faults: [{ at: 0s, action: slow-disk, broker: 0, delay: 1s }]");
     wait_measuring(&out);
     let mut stderr_pipe = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
