@@ -104,6 +104,13 @@ impl ProduceResult {
         self.outcome.get().map(|(_, at)| *at)
     }
 
+    /// Whether the batch succeeded and when it completed, once it has: one look, no copy of the
+    /// outcome (for callers that need neither the metadata nor the error, such as a benchmark loop).
+    #[inline]
+    pub fn peek(&self) -> Option<(bool, Instant)> {
+        self.outcome.get().map(|(o, at)| (o.is_ok(), *at))
+    }
+
     /// Blocks until the outcome is known.
     pub fn wait(&self) -> Result<BatchMetadata> {
         if let Some((o, _)) = self.outcome.get() {
@@ -263,5 +270,16 @@ mod tests {
         let r = ProduceResult::new();
         assert!(r.wait_timeout(Duration::from_millis(10)).is_none());
         assert!(!r.is_done());
+    }
+
+    #[test]
+    fn peek_says_nothing_until_done_then_the_outcome_and_its_instant() {
+        let ok = ProduceResult::new();
+        assert_eq!(ok.peek(), None);
+        ok.complete(Ok(BatchMetadata { base_offset: 3, log_append_time_ms: -1 }));
+        assert_eq!(ok.peek(), Some((true, ok.completed_at().unwrap())));
+        let failed = ProduceResult::new();
+        failed.complete(Err(crate::Error::Closed { what: "producer".into() }));
+        assert_eq!(failed.peek(), Some((false, failed.completed_at().unwrap())));
     }
 }
