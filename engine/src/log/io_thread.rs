@@ -32,10 +32,14 @@
 
 mod close;
 mod commit;
+#[cfg(test)]
+mod fake;
 mod fsync;
 mod inflight;
 mod intake;
 mod state;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use std::sync::{Arc, Mutex};
