@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kbench_engine::log::TopicLog;
+use kbench_engine::producer::BatchObserver;
 use kbench_engine::producer::{DeliveryFuture, Producer, ProducerRecord};
-use kbench_engine::sender::BatchObserver;
 
 use super::audit;
 use super::backend::{Backend, BackendReport, Delivery, Outgoing, SendFailed, Sender, Shared, Token};
