@@ -107,7 +107,7 @@ impl ProduceResult {
     /// Whether the batch succeeded and when it completed, once it has: one look, no copy of the
     /// outcome (for callers that need neither the metadata nor the error, such as a benchmark loop).
     #[inline]
-    pub fn peek(&self) -> Option<(bool, Instant)> {
+    pub(crate) fn peek(&self) -> Option<(bool, Instant)> {
         self.outcome.get().map(|(o, at)| (o.is_ok(), *at))
     }
 
