@@ -108,10 +108,6 @@ mod slot {
         pub(crate) fn pop(&self) -> Option<T> {
             self.0.lock().unwrap().pop_front()
         }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
-        }
     }
 }
 

@@ -102,7 +102,7 @@ impl Default for AccumulatorConfig {
 ///
 /// The mutex accumulator hands out a clone of the completion's counted pointer; the lock-free one a
 /// reference its batch was created with, so a record costs no reference-count increment. Either way
-/// the completion's memory goes back to the accumulator's free list ([`pool`]) with the last handle.
+/// the completion's memory goes back to the accumulator's free list (`pool.rs`) with the last handle.
 pub struct ResultHandle(HandleRepr);
 
 enum HandleRepr {
