@@ -25,6 +25,7 @@ mod buffer_pool;
 mod control;
 mod lockfree;
 mod mutex;
+mod pool;
 mod produce_result;
 mod ratio;
 #[cfg(all(test, not(loom)))]
@@ -99,12 +100,13 @@ impl Default for AccumulatorConfig {
 
 /// A record's handle on its batch's shared completion: derefs to the [`ProduceResult`].
 ///
-/// The mutex accumulator hands out a clone of the completion's `Arc`; the lock-free one a reference
-/// its batch was created with, so a record costs no reference-count increment.
+/// The mutex accumulator hands out a clone of the completion's counted pointer; the lock-free one a
+/// reference its batch was created with, so a record costs no reference-count increment. Either way
+/// the completion's memory goes back to the accumulator's free list (`pool.rs`) with the last handle.
 pub(crate) struct ResultHandle(HandleRepr);
 
 enum HandleRepr {
-    Shared(Arc<ProduceResult>),
+    Shared(pool::Pooled<ProduceResult>),
     Batch(lockfree::BatchRef),
 }
 
@@ -119,9 +121,9 @@ impl std::ops::Deref for ResultHandle {
     }
 }
 
-impl From<Arc<ProduceResult>> for ResultHandle {
+impl From<pool::Pooled<ProduceResult>> for ResultHandle {
     #[inline]
-    fn from(result: Arc<ProduceResult>) -> Self {
+    fn from(result: pool::Pooled<ProduceResult>) -> Self {
         ResultHandle(HandleRepr::Shared(result))
     }
 }
@@ -169,8 +171,8 @@ pub(crate) struct DrainedBatch {
     pub max_timestamp: i64,
     /// When the batch was opened.
     pub created: Instant,
-    /// The completion its records wait on.
-    pub result: Arc<ProduceResult>,
+    /// The completion its records wait on (the sender completes the batch through it).
+    pub result: ResultHandle,
 }
 
 /// The accumulator as the producer (append) and the sender (drain) see it.
