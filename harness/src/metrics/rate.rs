@@ -8,14 +8,19 @@ use std::time::{Duration, Instant};
 /// How long before a due time the sender stops sleeping and spins: covers the sleep's own wake-up
 /// delay (a few microseconds once [`precise_sleeps`] ran, more on a loaded host).
 const SPIN: Duration = Duration::from_micros(30);
-/// Shortest sleep worth a system call.
-const SLEEP_MIN: Duration = Duration::from_micros(10);
+/// Shortest wait worth a sleep. A sleep programs a timer, which on a virtual machine is an exit to
+/// the hypervisor: measured on this project's host, sleeping through each gap of a few microseconds
+/// (500,000 sends/s over 2 threads) took two thirds of all the process's CPU samples in
+/// `do_nanosleep`, and the case saturated (p50 3.9-4.4 ms) where yielding instead gave p50 77-90 us.
+/// Shorter waits yield the core (to the engine's threads when they are runnable) or spin.
+const SLEEP_MIN: Duration = Duration::from_micros(50);
 /// The most of its time a sending thread may spend spinning: one part in this many of the
 /// interval between its own sends. Above about 30,000 sends/s per thread the whole interval would
 /// be spin (the interval is shorter than [`SPIN`] + [`SLEEP_MIN`]): the threads would take the cores
 /// the engine's sender and I/O threads need, and the latency measured would be the harness's
-/// (on 2 cores, 2 threads at 50,000/s each: p50 2.3 ms, the CPU 93% busy). There the thread sleeps
-/// instead and sends what fell due while it slept back to back, each measured from its own due time.
+/// (on 2 cores, 2 threads at 50,000/s each: p50 2.3 ms, the CPU 93% busy). There the thread yields
+/// its core instead, and sends what fell due meanwhile back to back, each measured from its own due
+/// time.
 const SPIN_SHARE: u32 = 8;
 
 /// Makes this thread's sleeps end when asked (timer slack of 1 ns instead of Linux's default 50 µs,
@@ -34,10 +39,8 @@ pub struct RateSchedule {
     interval_ns: f64,
     next: u64,
     step: u64,
-    /// How close to a due time the thread spins rather than sleeps (see [`SPIN_SHARE`]).
+    /// How close to a due time the thread spins rather than yields (see [`SPIN_SHARE`]).
     spin: Duration,
-    /// Below this much time left, a sleep is not worth its system call: spin (or send at once).
-    sleep_min: Duration,
 }
 
 impl RateSchedule {
@@ -48,14 +51,7 @@ impl RateSchedule {
         // This thread's own interval between sends, and the part of it it may spin.
         let own = Duration::from_secs_f64(interval_ns * step as f64 / 1e9);
         let budget = own / SPIN_SHARE;
-        RateSchedule {
-            start,
-            interval_ns,
-            next: u64::from(thread),
-            step,
-            spin: SPIN.min(budget),
-            sleep_min: SLEEP_MIN.min(budget.saturating_sub(SPIN.min(budget))),
-        }
+        RateSchedule { start, interval_ns, next: u64::from(thread), step, spin: SPIN.min(budget) }
     }
 
     /// When the next send of this thread is due.
@@ -72,8 +68,8 @@ impl RateSchedule {
     /// groups a process's threads for fair sharing (autogroup), so a sender spinning through the
     /// interval between sends takes the CPU share the engine's own threads need to answer, and the
     /// latency measured would be the harness's. [`precise_sleeps`] makes the sleep before the spin end
-    /// on time; where the interval is shorter than a sleep's wake-up, the sends that fell due while
-    /// the thread slept go back to back, late by what the wake-up took (counted: latency is measured
+    /// on time; waits too short for a sleep ([`SLEEP_MIN`]) yield the core instead, and sends that
+    /// fell due meanwhile go back to back, late by what the yield took (counted: latency is measured
     /// from the due time).
     pub fn wait_until_due(&mut self, stop: &AtomicBool) -> Option<(Instant, Instant)> {
         let due = self.next_due();
@@ -83,13 +79,14 @@ impl RateSchedule {
                 break now;
             }
             let left = due - now;
-            if left > self.spin + self.sleep_min {
+            if left > self.spin + SLEEP_MIN {
                 if stop.load(Ordering::Relaxed) {
                     return None;
                 }
                 std::thread::sleep((left - self.spin).min(Duration::from_millis(20)));
             } else if left > self.spin {
-                // Too close for a sleep, too far for this thread's spin budget: give the core away.
+                // Too close for a sleep, too far for this thread's spin budget: give the core to
+                // whoever is runnable (the engine's threads), and look again.
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -141,9 +138,8 @@ mod tests {
         // 100,000/s over 2 threads: every 20 us, 2.5 us of spin; never the whole interval.
         let fast = RateSchedule::new(100_000.0, 2, 1, t0);
         assert_eq!(fast.spin, Duration::from_nanos(2_500));
-        assert_eq!(fast.sleep_min, Duration::ZERO);
-        // Slow schedules keep the full spin and the shortest sleep worth a system call.
+        // Slow schedules keep the full spin.
         let rare = RateSchedule::new(100.0, 1, 0, t0);
-        assert_eq!((rare.spin, rare.sleep_min), (SPIN, SLEEP_MIN));
+        assert_eq!(rare.spin, SPIN);
     }
 }
