@@ -35,7 +35,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use produce_result::{BatchMetadata, ProduceResult, RecordCallback};
+pub(crate) use produce_result::{BatchMetadata, ProduceResult};
 
 use crate::compression::CompressionType;
 use crate::error::{Error, Result};
@@ -64,7 +64,7 @@ impl FromStr for AccumulatorKind {
 
 /// Accumulator settings (Kafka's names in the docs of each field).
 #[derive(Debug, Clone)]
-pub struct AccumulatorConfig {
+pub(crate) struct AccumulatorConfig {
     /// Partitions of the topic.
     pub partitions: u32,
     /// `batch.size`.
@@ -103,7 +103,7 @@ impl Default for AccumulatorConfig {
 /// The mutex accumulator hands out a clone of the completion's counted pointer; the lock-free one a
 /// reference its batch was created with, so a record costs no reference-count increment. Either way
 /// the completion's memory goes back to the accumulator's free list (`pool.rs`) with the last handle.
-pub struct ResultHandle(HandleRepr);
+pub(crate) struct ResultHandle(HandleRepr);
 
 enum HandleRepr {
     Shared(pool::Pooled<ProduceResult>),
@@ -143,7 +143,7 @@ impl std::fmt::Debug for ResultHandle {
 
 /// What an append returns.
 #[derive(Debug)]
-pub struct Appended {
+pub(crate) struct Appended {
     /// The batch's shared completion.
     pub result: ResultHandle,
     /// The record's offsetDelta in its batch.
@@ -158,7 +158,7 @@ pub struct Appended {
 
 /// A batch taken by the sender.
 #[derive(Debug)]
-pub struct DrainedBatch {
+pub(crate) struct DrainedBatch {
     /// Its partition.
     pub partition: u32,
     /// 61 bytes reserved for the header, then the encoded records; `len()` is the batch size.
@@ -176,7 +176,7 @@ pub struct DrainedBatch {
 }
 
 /// The accumulator as the producer (append) and the sender (drain) see it.
-pub trait RecordAccumulator: Send + Sync + std::fmt::Debug {
+pub(crate) trait RecordAccumulator: Send + Sync + std::fmt::Debug {
     /// Appends one record (`timestamp`: CreateTime, ms). Blocks only while buffer.memory is exhausted.
     fn append(
         &self,
@@ -205,14 +205,16 @@ pub trait RecordAccumulator: Send + Sync + std::fmt::Debug {
     fn deallocate(&self, buffer: Vec<u8>);
     /// Feeds back the compressed/uncompressed ratio of a closed batch.
     fn record_compression_ratio(&self, ratio: f32);
-    /// Appends waiting for memory.
+    /// Appends waiting for memory (a probe for the accumulator's tests, no longer public).
+    #[cfg_attr(not(test), allow(dead_code))]
     fn memory_waiters(&self) -> usize;
-    /// Bytes of buffer.memory not held by batches.
+    /// Bytes of buffer.memory not held by batches (a probe for the accumulator's tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     fn available_memory(&self) -> usize;
 }
 
 /// Builds the accumulator `config.kind` names, after checking the config.
-pub fn new_accumulator(config: AccumulatorConfig) -> Result<Arc<dyn RecordAccumulator>> {
+pub(crate) fn new_accumulator(config: AccumulatorConfig) -> Result<Arc<dyn RecordAccumulator>> {
     if config.partitions == 0 {
         return Err(Error::config("partitions", "must be at least 1"));
     }
