@@ -27,6 +27,8 @@ pub(super) struct PartitionIo {
     pub(super) dirty: bool,
     /// In this reap's list of partitions to advance.
     pub(super) touched: bool,
+    /// In `State::flush_list`.
+    pub(super) flush_listed: bool,
 }
 
 /// The running state of the loop.
@@ -55,6 +57,10 @@ pub(super) struct State {
     /// in flight is listed (one in flight is listed again when it completes), so starting fsyncs is
     /// O(partitions wanting one), not O(partitions), per reap.
     pub(super) sync_list: Vec<u32>,
+    /// Partitions that may hold unsynced data for the flush.ms timer: every partition placed into or
+    /// completed since the last tick (and all of them at open, whose directories are unsynced), so a
+    /// tick is O(partitions written since the last one), not O(partitions).
+    pub(super) flush_list: Vec<u32>,
     /// Buffers reused by every reap (no allocation per round or per partition): the partitions a
     /// reap touched, the entries a partition's frontier passed, those acknowledged at once.
     pub(super) touched: Vec<u32>,
@@ -65,7 +71,7 @@ pub(super) struct State {
 impl State {
     pub(super) fn new(partitions: usize) -> Self {
         State {
-            io: (0..partitions).map(|_| PartitionIo::default()).collect(),
+            io: (0..partitions).map(|_| PartitionIo { flush_listed: true, ..PartitionIo::default() }).collect(),
             writes: Slab::new(),
             syncs: Slab::new(),
             groups: HashMap::new(),
@@ -76,6 +82,7 @@ impl State {
             failing: Vec::new(),
             sync_opens: 0,
             sync_list: Vec::new(),
+            flush_list: (0..partitions as u32).collect(),
             touched: Vec::new(),
             ready: Vec::new(),
             acks: Vec::new(),
@@ -87,6 +94,17 @@ impl State {
         if !pio.dirty {
             pio.dirty = true;
             self.dirty.push(p);
+        }
+        // Whatever may have left data unsynced (a placement, a roll, a completed write) passes here.
+        self.list_for_flush(p);
+    }
+
+    /// The partition may hold unsynced data: the next flush.ms tick looks at it.
+    pub(super) fn list_for_flush(&mut self, p: u32) {
+        let pio = &mut self.io[p as usize];
+        if !pio.flush_listed {
+            pio.flush_listed = true;
+            self.flush_list.push(p);
         }
     }
 

@@ -274,6 +274,30 @@ fn flush_ms_starts_an_fsync_of_what_was_written() {
 }
 
 #[test]
+fn flush_ms_looks_only_at_partitions_written_since_its_last_tick() {
+    let mut r = rig(None, Some(0));
+    let mut timers = Timers::new(r.io.flush_ms, r.io.retention_check);
+    assert_eq!(r.st.flush_list, [0], "every partition is listed at open (its directory is unsynced)");
+    r.io.run_timers(&mut r.st, &mut timers);
+    r.disk.complete_syncs(None);
+    r.reap();
+    assert!(r.st.flush_list.is_empty(), "a tick takes what it looked at off the list");
+    r.io.run_timers(&mut r.st, &mut timers);
+    assert_eq!(r.disk.syncs(), 0, "nothing written, nothing listed");
+    // A write lists its partition again, and the next tick syncs it.
+    r.append("a");
+    r.disk.complete_writes();
+    r.reap();
+    assert_eq!(r.st.flush_list, [0], "listed once, however often it was placed into or completed");
+    r.io.run_timers(&mut r.st, &mut timers);
+    assert!(r.disk.syncs() >= 1, "flush.ms missed a partition written after its last tick");
+    r.disk.complete_syncs(None);
+    r.reap();
+    r.io.run_timers(&mut r.st, &mut timers);
+    assert_eq!(r.disk.syncs(), 0);
+}
+
+#[test]
 fn a_round_runs_what_came_before_close_and_refuses_what_came_after() {
     let mut r = rig(None, None);
     r.disk.set_auto();

@@ -1,5 +1,6 @@
-//! The I/O thread's timers: flush.ms (an fsync of every partition with unsynced data) and the
-//! retention check (log.retention.check.interval.ms), run between rounds when due.
+//! The I/O thread's timers: flush.ms (an fsync of every partition with unsynced data, found among the
+//! partitions written since the last tick, not by looking at every partition) and the retention check
+//! (log.retention.check.interval.ms), run between rounds when due.
 
 use std::time::{Duration, Instant};
 
@@ -28,11 +29,17 @@ impl IoThread {
             && timers.last_flush.elapsed() >= Duration::from_millis(ms)
         {
             timers.last_flush = Instant::now();
-            for p in 0..st.io.len() as u32 {
+            // A partition written after this tick is listed again by `mark_dirty`.
+            let listed = std::mem::take(&mut st.flush_list);
+            for &p in &listed {
+                st.io[p as usize].flush_listed = false;
                 if self.lock(p).has_unsynced() {
                     st.want_sync(p);
                 }
             }
+            // The list's allocation is kept for the next tick.
+            st.flush_list = listed;
+            st.flush_list.clear();
             self.start_syncs(st);
         }
         if timers.last_retention.elapsed() >= self.retention_check && !self.health.is_offline() {
@@ -41,6 +48,11 @@ impl IoThread {
                 let mut log = self.lock(p as u32);
                 if let Err(e) = log.apply_retention(now_ms()) {
                     log::warn!("retention on {}: {e}", log.name);
+                }
+                let unsynced = log.has_unsynced();
+                drop(log);
+                if unsynced {
+                    st.list_for_flush(p as u32);
                 }
             }
         }
