@@ -24,7 +24,6 @@
 //! failed too, and every later request fails at once; nothing more is written.
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -95,7 +94,7 @@ struct SyncGroup {
     /// The files being synced, for the error's path.
     targets: Vec<SyncTarget>,
     /// Their descriptors, kept open until every fsync of the group completed.
-    _files: Vec<Arc<std::fs::File>>,
+    _files: Vec<Arc<crate::io::storage::OpenFile>>,
     /// How many of those were opened for this fsync (counted in `State::sync_opens`).
     opened: usize,
 }
@@ -134,6 +133,9 @@ pub(crate) struct IoThread {
     pub notify: Arc<super::notify::DataNotify>,
     /// The log directory's health: the first storage error takes it offline.
     pub health: Arc<LogDirHealth>,
+    /// A bug the simulation test plants (`LogConfig::planted`; false outside tests): a batch whose
+    /// flush is due is acknowledged, and readable, before its fsync.
+    pub ack_before_sync: bool,
 }
 
 /// Answers a request the thread will not run (it is stopping) with [`Error::Closed`].
@@ -412,12 +414,21 @@ impl IoThread {
     fn go_offline(&self, st: &mut State, cause: Error) -> Error {
         let error = self.health.fail(cause);
         let mut failed = Vec::new();
-        for pio in &mut st.io {
+        let mut unfinished = Vec::new();
+        for (p, pio) in st.io.iter_mut().enumerate() {
             pio.pipe.failure.get_or_insert_with(|| error.clone());
             pio.sync_wanted = false;
             failed.extend(pio.waiters.drain(..).map(|w| (w.entry.done, w.entry.batch)));
             failed.extend(pio.held.drain(..).map(|h| (h.done, h.batch)));
+            if !pio.pipe.is_idle() {
+                // Batches placed and not yet in a write (this round's, when a roll failed) are never
+                // submitted now, so no completion would finish them: the next reap does.
+                unfinished.push(p as u32);
+            }
         }
+        st.failing.extend(unfinished);
+        st.failing.sort_unstable();
+        st.failing.dedup();
         for (done, batch) in failed {
             done(Err(error.clone()), batch);
         }
@@ -526,7 +537,8 @@ impl IoThread {
                 let records = entry.placed.header.records_count.max(0) as u64;
                 let due = self.flush_messages.is_some_and(|n| log.unflushed_records + records >= n);
                 let pio = &mut st.io[p as usize];
-                let wait = due || !pio.waiters.is_empty();
+                let early = self.ack_before_sync;
+                let wait = (due || !pio.waiters.is_empty()) && !early;
                 if let Err(e) = log.commit(&entry.placed, !wait) {
                     storage_error = Some(e);
                     break;
@@ -537,6 +549,9 @@ impl IoThread {
                         st.want_sync(p);
                     }
                 } else {
+                    if due && early {
+                        st.want_sync(p);
+                    }
                     acks.push(entry);
                 }
             }
@@ -626,7 +641,7 @@ impl IoThread {
             for (i, f) in fds.iter().enumerate() {
                 let token = SYNC_TOKEN | st.syncs.insert((group, i)) as u64;
                 self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.backend.sync(token, f.as_raw_fd());
+                self.backend.sync(token, f);
             }
             st.io[p].sync_in_flight = Some(group);
             st.sync_opens += opened;
