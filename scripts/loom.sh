@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Model-checks the lock-free code with loom: every interleaving (up to the preemption bound) of the
-# accumulator's claim / write / commit / seal / install / hand-over / drain, and of the completion's
-# callback stack. Builds the engine with `--cfg loom` in its own target directory, so the normal
-# build cache is untouched.
+# accumulator's claim / write / commit / seal / install / hand-over / drain, of the completion's
+# callback stack, and of the batch free list's reference count (accumulator/pool.rs). Builds the
+# engine with `--cfg loom` in its own target directory, so the normal build cache is untouched.
 #
 #   scripts/loom.sh                      # all loom models
 #   LOOM_MAX_PREEMPTIONS=4 scripts/loom.sh   # a deeper search (slower)

@@ -10,9 +10,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kbench_engine::accumulator::AccumulatorKind;
 use kbench_engine::io::IoBackendKind;
 use kbench_engine::log::{LogConfig, TopicLog};
+use kbench_engine::producer::AccumulatorKind;
 use kbench_engine::producer::{Acks, Producer, ProducerConfig, ProducerRecord};
 
 fn run(producer: &Producer, threads: u32, records: u64, value: &[u8]) -> Duration {

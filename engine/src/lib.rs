@@ -4,11 +4,17 @@
 //!
 //! Layers, in the direction data flows: [`record`] (RecordBatch v2, byte for byte) and [`compression`]
 //! (Kafka's codecs and framings) are the format everything else speaks; [`partitioner`] picks a
-//! partition; [`accumulator`] gathers records into batches without locks; [`producer`] is the
-//! thread-safe front door; [`sender`] drains, compresses and hands batches to [`log`], which writes
+//! partition; the accumulator gathers records into batches without locks; [`producer`] is the
+//! thread-safe front door; the sender drains, compresses and hands batches to [`log`], which writes
 //! segments through an [`io`] backend. [`consumer`] reads the log back, alone or in groups.
+//!
+//! The accumulator and the sender are internals: a user configures them through
+//! [`ProducerConfig`](producer::ProducerConfig) and observes batches through
+//! [`BatchObserver`](producer::BatchObserver).
 
-pub mod accumulator;
+#![warn(missing_docs, unreachable_pub)]
+
+mod accumulator;
 pub mod compression;
 pub mod consumer;
 mod error;
@@ -17,7 +23,7 @@ pub mod log;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
-pub mod sender;
+mod sender;
 mod sync;
 
 pub use compression::CompressionType;

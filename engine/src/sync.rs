@@ -3,9 +3,9 @@
 //! `RUSTFLAGS="--cfg loom"`).
 //!
 //! - Atomics and the mutex come from `std` or from `loom`.
-//! - [`ArcSlot`] (a partition's current batch) is `arc_swap::ArcSwapOption` in production. Under loom
-//!   it is a loom mutex around an `Option<Arc<T>>` with the same linearizable load and
-//!   compare-and-swap: arc-swap's own correctness is its authors' to prove, the accumulator's use of it
+//! - [`ArcSlot`] (a partition's current batch) is `arc_swap::ArcSwapAny<Option<P>>` in production,
+//!   `P` a counted pointer. Under loom it is a loom mutex around an `Option<P>` with the same
+//!   linearizable load and compare-and-swap: arc-swap's own correctness is its authors' to prove, the accumulator's use of it
 //!   is ours, and that is what the model explores.
 //! - [`Queue`] (the hand-over of sealed batches) is `crossbeam_queue::SegQueue` in production and a
 //!   loom mutex around a `VecDeque` under loom, for the same reason.
@@ -23,35 +23,30 @@ pub(crate) use slot::ArcSlot;
 
 #[cfg(not(loom))]
 mod slot {
-    use std::sync::Arc;
+    use arc_swap::{ArcSwapAny, RefCnt};
 
-    use arc_swap::ArcSwapOption;
-
-    /// What [`ArcSlot::load`] returns: derefs to the slot's `Option<Arc<T>>` without touching its
+    /// What [`ArcSlot::load`] returns: derefs to the slot's `Option<P>` without touching its
     /// reference count.
-    pub(crate) type Guard<T> = arc_swap::Guard<Option<Arc<T>>>;
+    pub(crate) type Guard<P> = arc_swap::Guard<Option<P>>;
 
-    /// An atomically replaceable `Option<Arc<T>>` with lock-free loads.
-    pub(crate) struct ArcSlot<T>(ArcSwapOption<T>);
+    /// An atomically replaceable `Option<P>` (`P` a counted pointer: `Arc`, or the accumulator's
+    /// pooled one) with lock-free loads.
+    pub(crate) struct ArcSlot<P: RefCnt>(ArcSwapAny<Option<P>>);
 
-    impl<T> ArcSlot<T> {
+    impl<P: RefCnt> ArcSlot<P> {
         pub(crate) fn empty() -> Self {
-            ArcSlot(ArcSwapOption::empty())
+            ArcSlot(ArcSwapAny::new(None))
         }
 
         #[inline]
-        pub(crate) fn load(&self) -> Guard<T> {
+        pub(crate) fn load(&self) -> Guard<P> {
             self.0.load()
         }
 
         /// Stores `new` if the slot still holds what `current` saw; true when it did.
-        pub(crate) fn install(&self, current: &Guard<T>, new: Arc<T>) -> bool {
+        pub(crate) fn install(&self, current: &Guard<P>, new: P) -> bool {
             let previous = self.0.compare_and_swap(current, Some(new));
-            match (previous.as_ref(), current.as_ref()) {
-                (Some(p), Some(c)) => Arc::ptr_eq(p, c),
-                (None, None) => true,
-                _ => false,
-            }
+            RefCnt::as_ptr(&*previous) == RefCnt::as_ptr(&**current)
         }
     }
 
@@ -62,39 +57,35 @@ mod slot {
 #[cfg(loom)]
 mod slot {
     use std::collections::VecDeque;
-    use std::sync::Arc;
 
+    use arc_swap::RefCnt;
     use loom::sync::Mutex;
 
     /// A snapshot of the slot (the loom stand-in for arc-swap's guard).
-    pub(crate) struct Guard<T>(Option<Arc<T>>);
+    pub(crate) struct Guard<P>(Option<P>);
 
-    impl<T> std::ops::Deref for Guard<T> {
-        type Target = Option<Arc<T>>;
-        fn deref(&self) -> &Option<Arc<T>> {
+    impl<P> std::ops::Deref for Guard<P> {
+        type Target = Option<P>;
+        fn deref(&self) -> &Option<P> {
             &self.0
         }
     }
 
-    /// Loom stand-in for `ArcSwapOption`: the same load and compare-and-swap, linearized by a mutex.
-    pub(crate) struct ArcSlot<T>(Mutex<Option<Arc<T>>>);
+    /// Loom stand-in for `ArcSwapAny`: the same load and compare-and-swap, linearized by a mutex.
+    pub(crate) struct ArcSlot<P>(Mutex<Option<P>>);
 
-    impl<T> ArcSlot<T> {
+    impl<P: RefCnt> ArcSlot<P> {
         pub(crate) fn empty() -> Self {
             ArcSlot(Mutex::new(None))
         }
 
-        pub(crate) fn load(&self) -> Guard<T> {
+        pub(crate) fn load(&self) -> Guard<P> {
             Guard(self.0.lock().unwrap().clone())
         }
 
-        pub(crate) fn install(&self, current: &Guard<T>, new: Arc<T>) -> bool {
+        pub(crate) fn install(&self, current: &Guard<P>, new: P) -> bool {
             let mut slot = self.0.lock().unwrap();
-            let same = match (slot.as_ref(), current.0.as_ref()) {
-                (Some(s), Some(c)) => Arc::ptr_eq(s, c),
-                (None, None) => true,
-                _ => false,
-            };
+            let same = RefCnt::as_ptr(&*slot) == RefCnt::as_ptr(&current.0);
             if same {
                 *slot = Some(new);
             }
@@ -116,10 +107,6 @@ mod slot {
 
         pub(crate) fn pop(&self) -> Option<T> {
             self.0.lock().unwrap().pop_front()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().unwrap().is_empty()
         }
     }
 }

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kbench_engine::accumulator::AccumulatorKind;
 use kbench_engine::io::IoBackendKind;
 use kbench_engine::log::{LogConfig, TopicLog};
+use kbench_engine::producer::AccumulatorKind;
 use kbench_engine::producer::{Acks, Producer, ProducerConfig, ProducerRecord};
 use kbench_engine::record::BatchIter;
 use kbench_engine::{CompressionType, Error};

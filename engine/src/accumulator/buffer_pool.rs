@@ -41,6 +41,7 @@ impl BufferPool {
     }
 
     /// Bytes not held by batches: free memory plus pooled buffers.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn available_memory(&self) -> usize {
         self.available.load(Ordering::Acquire) + self.free.len() * self.poolable
     }

@@ -25,6 +25,7 @@ mod buffer_pool;
 mod control;
 mod lockfree;
 mod mutex;
+mod pool;
 mod produce_result;
 mod ratio;
 #[cfg(all(test, not(loom)))]
@@ -34,7 +35,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use produce_result::{BatchMetadata, ProduceResult, RecordCallback};
+pub(crate) use produce_result::{BatchMetadata, ProduceResult};
 
 use crate::compression::CompressionType;
 use crate::error::{Error, Result};
@@ -63,7 +64,7 @@ impl FromStr for AccumulatorKind {
 
 /// Accumulator settings (Kafka's names in the docs of each field).
 #[derive(Debug, Clone)]
-pub struct AccumulatorConfig {
+pub(crate) struct AccumulatorConfig {
     /// Partitions of the topic.
     pub partitions: u32,
     /// `batch.size`.
@@ -99,12 +100,13 @@ impl Default for AccumulatorConfig {
 
 /// A record's handle on its batch's shared completion: derefs to the [`ProduceResult`].
 ///
-/// The mutex accumulator hands out a clone of the completion's `Arc`; the lock-free one a reference
-/// its batch was created with, so a record costs no reference-count increment.
-pub struct ResultHandle(HandleRepr);
+/// The mutex accumulator hands out a clone of the completion's counted pointer; the lock-free one a
+/// reference its batch was created with, so a record costs no reference-count increment. Either way
+/// the completion's memory goes back to the accumulator's free list (`pool.rs`) with the last handle.
+pub(crate) struct ResultHandle(HandleRepr);
 
 enum HandleRepr {
-    Shared(Arc<ProduceResult>),
+    Shared(pool::Pooled<ProduceResult>),
     Batch(lockfree::BatchRef),
 }
 
@@ -119,9 +121,9 @@ impl std::ops::Deref for ResultHandle {
     }
 }
 
-impl From<Arc<ProduceResult>> for ResultHandle {
+impl From<pool::Pooled<ProduceResult>> for ResultHandle {
     #[inline]
-    fn from(result: Arc<ProduceResult>) -> Self {
+    fn from(result: pool::Pooled<ProduceResult>) -> Self {
         ResultHandle(HandleRepr::Shared(result))
     }
 }
@@ -141,7 +143,7 @@ impl std::fmt::Debug for ResultHandle {
 
 /// What an append returns.
 #[derive(Debug)]
-pub struct Appended {
+pub(crate) struct Appended {
     /// The batch's shared completion.
     pub result: ResultHandle,
     /// The record's offsetDelta in its batch.
@@ -156,7 +158,7 @@ pub struct Appended {
 
 /// A batch taken by the sender.
 #[derive(Debug)]
-pub struct DrainedBatch {
+pub(crate) struct DrainedBatch {
     /// Its partition.
     pub partition: u32,
     /// 61 bytes reserved for the header, then the encoded records; `len()` is the batch size.
@@ -169,12 +171,12 @@ pub struct DrainedBatch {
     pub max_timestamp: i64,
     /// When the batch was opened.
     pub created: Instant,
-    /// The completion its records wait on.
-    pub result: Arc<ProduceResult>,
+    /// The completion its records wait on (the sender completes the batch through it).
+    pub result: ResultHandle,
 }
 
 /// The accumulator as the producer (append) and the sender (drain) see it.
-pub trait RecordAccumulator: Send + Sync + std::fmt::Debug {
+pub(crate) trait RecordAccumulator: Send + Sync + std::fmt::Debug {
     /// Appends one record (`timestamp`: CreateTime, ms). Blocks only while buffer.memory is exhausted.
     fn append(
         &self,
@@ -203,14 +205,16 @@ pub trait RecordAccumulator: Send + Sync + std::fmt::Debug {
     fn deallocate(&self, buffer: Vec<u8>);
     /// Feeds back the compressed/uncompressed ratio of a closed batch.
     fn record_compression_ratio(&self, ratio: f32);
-    /// Appends waiting for memory.
+    /// Appends waiting for memory (a probe for the accumulator's tests, no longer public).
+    #[cfg_attr(not(test), allow(dead_code))]
     fn memory_waiters(&self) -> usize;
-    /// Bytes of buffer.memory not held by batches.
+    /// Bytes of buffer.memory not held by batches (a probe for the accumulator's tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     fn available_memory(&self) -> usize;
 }
 
 /// Builds the accumulator `config.kind` names, after checking the config.
-pub fn new_accumulator(config: AccumulatorConfig) -> Result<Arc<dyn RecordAccumulator>> {
+pub(crate) fn new_accumulator(config: AccumulatorConfig) -> Result<Arc<dyn RecordAccumulator>> {
     if config.partitions == 0 {
         return Err(Error::config("partitions", "must be at least 1"));
     }

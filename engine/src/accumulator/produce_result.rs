@@ -10,7 +10,7 @@ use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// Where a completed batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchMetadata {
+pub(crate) struct BatchMetadata {
     /// Offset of the batch's first record, or -1 when unknown (acks=0).
     pub base_offset: i64,
     /// The log's append time under LogAppendTime, else -1.
@@ -18,7 +18,7 @@ pub struct BatchMetadata {
 }
 
 /// A per-record callback: gets the batch's outcome and the record's offsetDelta.
-pub type RecordCallback = Box<dyn FnOnce(Result<BatchMetadata>, u32) + Send>;
+pub(super) type RecordCallback = Box<dyn FnOnce(Result<BatchMetadata>, u32) + Send>;
 
 struct Node {
     relative_offset: u32,
@@ -33,7 +33,7 @@ fn done_marker() -> *mut Node {
 }
 
 /// Completed once per batch; every record's future and callback reads it.
-pub struct ProduceResult {
+pub(crate) struct ProduceResult {
     outcome: OnceLock<(Result<BatchMetadata>, Instant)>,
     done: AtomicBool,
     /// Lock-free stack of callbacks registered before completion (Treiber push, one final take).
@@ -56,7 +56,7 @@ impl Default for ProduceResult {
 
 impl ProduceResult {
     /// A pending result.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ProduceResult {
             outcome: OnceLock::new(),
             done: AtomicBool::new(false),
@@ -68,7 +68,7 @@ impl ProduceResult {
 
     /// Sets the outcome (the first call wins; later calls are ignored), wakes every waiter and runs
     /// every registered callback in registration order.
-    pub fn complete(&self, outcome: Result<BatchMetadata>) {
+    pub(crate) fn complete(&self, outcome: Result<BatchMetadata>) {
         if self.outcome.set((outcome, Instant::now())).is_err() {
             return;
         }
@@ -95,17 +95,24 @@ impl ProduceResult {
 
     /// Whether the outcome is known.
     #[inline]
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
 
     /// When the batch completed, if it has.
-    pub fn completed_at(&self) -> Option<Instant> {
+    pub(crate) fn completed_at(&self) -> Option<Instant> {
         self.outcome.get().map(|(_, at)| *at)
     }
 
+    /// Whether the batch succeeded and when it completed, once it has: one look, no copy of the
+    /// outcome (for callers that need neither the metadata nor the error, such as a benchmark loop).
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<(bool, Instant)> {
+        self.outcome.get().map(|(o, at)| (o.is_ok(), *at))
+    }
+
     /// Blocks until the outcome is known.
-    pub fn wait(&self) -> Result<BatchMetadata> {
+    pub(crate) fn wait(&self) -> Result<BatchMetadata> {
         if let Some((o, _)) = self.outcome.get() {
             return o.clone();
         }
@@ -119,7 +126,7 @@ impl ProduceResult {
     }
 
     /// Blocks up to `timeout`; `None` if still pending.
-    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<BatchMetadata>> {
+    pub(crate) fn wait_timeout(&self, timeout: Duration) -> Option<Result<BatchMetadata>> {
         let deadline = Instant::now() + timeout;
         let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -135,7 +142,7 @@ impl ProduceResult {
     }
 
     /// Registers a per-record callback; runs it at once if the batch already completed.
-    pub fn on_complete(&self, relative_offset: u32, callback: RecordCallback) {
+    pub(crate) fn on_complete(&self, relative_offset: u32, callback: RecordCallback) {
         let node = Box::into_raw(Box::new(Node { relative_offset, callback, next: ptr::null_mut() }));
         let mut head = self.callbacks.load(Ordering::Acquire);
         loop {
@@ -263,5 +270,16 @@ mod tests {
         let r = ProduceResult::new();
         assert!(r.wait_timeout(Duration::from_millis(10)).is_none());
         assert!(!r.is_done());
+    }
+
+    #[test]
+    fn peek_says_nothing_until_done_then_the_outcome_and_its_instant() {
+        let ok = ProduceResult::new();
+        assert_eq!(ok.peek(), None);
+        ok.complete(Ok(BatchMetadata { base_offset: 3, log_append_time_ms: -1 }));
+        assert_eq!(ok.peek(), Some((true, ok.completed_at().unwrap())));
+        let failed = ProduceResult::new();
+        failed.complete(Err(crate::Error::Closed { what: "producer".into() }));
+        assert_eq!(failed.peek(), Some((false, failed.completed_at().unwrap())));
     }
 }

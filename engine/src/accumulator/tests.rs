@@ -219,3 +219,68 @@ fn records_of_every_length_varint_width_decode_across_offset_delta_widths() {
         }
     }
 }
+
+#[test]
+fn has_undrained_holds_until_the_last_batch_is_taken_across_many_partitions() {
+    // A count of batches stands in for a scan of every partition: this fails if it drifts either way
+    // (full, lingered, flushed and closed batches, and batches drained in several rounds).
+    for kind in KINDS {
+        let partitions = 1000;
+        let linger = Duration::from_secs(3600);
+        let acc = accumulator(kind, AccumulatorConfig { partitions, ..config(2, linger) });
+        assert!(!acc.has_undrained(), "{kind:?}: empty");
+        // Three records in every partition: a full batch of two, and one lingering with one.
+        for p in 0..partitions {
+            for _ in 0..3 {
+                append(acc.as_ref(), p);
+            }
+        }
+        let (full, _) = drain(acc.as_ref(), Instant::now());
+        assert_eq!(full.len(), partitions as usize, "{kind:?}: the full batches");
+        assert!(acc.has_undrained(), "{kind:?}: the lingering batches are left");
+        // One partition's batch lingers on while every other one is flushed.
+        acc.begin_flush();
+        let (flushed, _) = drain(acc.as_ref(), Instant::now());
+        acc.end_flush();
+        assert_eq!(flushed.len(), partitions as usize, "{kind:?}: every lingering batch");
+        assert!(!acc.has_undrained(), "{kind:?}: everything is drained");
+        append(acc.as_ref(), partitions - 1);
+        assert!(acc.has_undrained(), "{kind:?}: one record in the last partition");
+        assert!(drain(acc.as_ref(), Instant::now()).0.is_empty());
+        assert!(acc.has_undrained(), "{kind:?}: still lingering");
+        let (lingered, _) = drain(acc.as_ref(), Instant::now() + linger);
+        assert_eq!((lingered.len(), lingered[0].partition), (1, partitions - 1), "{kind:?}");
+        assert!(!acc.has_undrained(), "{kind:?}: drained by linger");
+        append(acc.as_ref(), 7);
+        acc.close();
+        assert!(acc.has_undrained(), "{kind:?}: close does not drain");
+        assert_eq!(drain(acc.as_ref(), Instant::now()).0.len(), 1, "{kind:?}");
+        assert!(!acc.has_undrained(), "{kind:?}: closed and drained");
+    }
+}
+
+#[test]
+fn a_completed_batch_is_built_again_in_the_same_memory_and_buffer_memory_comes_back_whole() {
+    // One-record batches, each drained, completed and let go before the next: the lock-free
+    // accumulator's partition slot keeps a batch until the next one replaces it, so by the third
+    // batch the first one's block is free; the mutex accumulator's completion is free at once.
+    for kind in KINDS {
+        let acc = accumulator(kind, config(1, Duration::ZERO));
+        let total = acc.available_memory();
+        let mut addresses = Vec::new();
+        for i in 0..4 {
+            let appended = append(acc.as_ref(), 0);
+            assert!(appended.batch_is_full, "{kind:?}");
+            addresses.push(&*appended.result as *const super::ProduceResult as usize);
+            let (mut batches, _) = drain(acc.as_ref(), Instant::now());
+            assert_eq!(batches.len(), 1, "{kind:?}");
+            let b = batches.pop().expect("one batch");
+            b.result.complete(Ok(super::BatchMetadata { base_offset: i, log_append_time_ms: -1 }));
+            assert_eq!(appended.result.wait().expect("completed").base_offset, i, "{kind:?}");
+            acc.deallocate(b.buffer);
+            assert_eq!(acc.available_memory(), total, "{kind:?}: the buffer is back in buffer.memory");
+        }
+        assert_eq!(addresses[2], addresses[0], "{kind:?}: the first batch's memory is reused: {addresses:x?}");
+        assert_eq!(addresses[3], addresses[1], "{kind:?}: {addresses:x?}");
+    }
+}

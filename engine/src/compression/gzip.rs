@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use std::io::Write;
 
 /// Kafka's default gzip level.
-pub const DEFAULT_LEVEL: i32 = 6;
+pub(super) const DEFAULT_LEVEL: i32 = 6;
 
 pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
     // Kafka accepts 1..=9 and Deflater.DEFAULT_COMPRESSION (-1), which zlib maps to 6.

@@ -25,15 +25,15 @@ use lz4_flex::block::{CompressTable, DecompressError};
 use twox_hash::XxHash32;
 
 /// LZ4 frame magic number (stored little-endian).
-pub const MAGIC: u32 = 0x184D_2204;
+pub(super) const MAGIC: u32 = 0x184D_2204;
 /// Kafka's default level (`compression.lz4.level`).
-pub const DEFAULT_LEVEL: i32 = 9;
+pub(super) const DEFAULT_LEVEL: i32 = 9;
 /// Lowest level Kafka accepts.
-pub const MIN_LEVEL: i32 = 1;
+pub(super) const MIN_LEVEL: i32 = 1;
 /// Highest level Kafka accepts (lz4's HC maximum).
-pub const MAX_LEVEL: i32 = 17;
+pub(super) const MAX_LEVEL: i32 = 17;
 /// Input bytes per block Kafka writes.
-pub const BLOCK_SIZE: usize = 64 * 1024;
+pub(super) const BLOCK_SIZE: usize = 64 * 1024;
 
 /// FLG: version 01 (bits 6-7) and block independence (bit 5).
 const FLG: u8 = 0b0110_0000;

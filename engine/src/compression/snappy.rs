@@ -12,11 +12,11 @@ use super::{CompressionType, codec_error, too_large};
 use crate::error::Result;
 
 /// The xerial stream magic.
-pub const MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+pub(super) const MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 /// Header size: magic, version, compatible version.
-pub const HEADER_LEN: usize = 16;
+pub(super) const HEADER_LEN: usize = 16;
 /// Input bytes per block: snappy-java's default block size.
-pub const BLOCK_SIZE: usize = 32 * 1024;
+pub(super) const BLOCK_SIZE: usize = 32 * 1024;
 
 const VERSION: i32 = 1;
 const MIN_COMPATIBLE_VERSION: i32 = 1;

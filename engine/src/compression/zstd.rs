@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use std::io::Write;
 
 /// Kafka's default zstd level.
-pub const DEFAULT_LEVEL: i32 = 3;
+pub(super) const DEFAULT_LEVEL: i32 = 3;
 
 pub(super) fn compress(level: Option<i32>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let level = level.unwrap_or(DEFAULT_LEVEL);

@@ -250,4 +250,36 @@ mod tests {
         tokens.sort_unstable();
         assert!(tokens.iter().copied().eq(0..total), "every token exactly once");
     }
+
+    /// The kernel wrote only the first bytes of a vectored write (a signal, the disk filling up):
+    /// the backend writes the rest before it reports the write complete, or reports the error that
+    /// stopped it — never a short write as a whole one (the log's I/O thread relies on this).
+    #[test]
+    fn a_short_completion_is_finished_or_reported_never_passed_off_as_whole() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::FileExt;
+        let Ok(mut ring) = Uring::new() else {
+            panic!("io_uring is unavailable here; this test needs it");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short");
+        let file = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+        let (a, b) = (b"0123456789".to_vec(), b"abcdefghij".to_vec());
+        let iov = [
+            libc::iovec { iov_base: a.as_ptr() as *mut libc::c_void, iov_len: a.len() },
+            libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() },
+        ];
+        // What the kernel wrote of a completion reporting 13 bytes: all of `a`, three of `b`.
+        file.write_all_at(b"0123456789abc", 4).unwrap();
+        ring.writes.insert(7, WriteInFlight { fd: file.as_raw_fd(), offset: 4, iov: iov.as_ptr(), iov_len: iov.len() });
+        ring.finish_write(7, 13).expect("the rest is written");
+        let mut back = vec![0u8; 24];
+        file.read_exact_at(&mut back, 0).unwrap();
+        assert_eq!(&back[4..], b"0123456789abcdefghij");
+        // The rest cannot be written (a read-only descriptor stands in for a full disk): the error.
+        let read_only = std::fs::File::open(&path).unwrap();
+        ring.writes.insert(8, WriteInFlight { fd: read_only.as_raw_fd(), offset: 4, iov: iov.as_ptr(), iov_len: 2 });
+        let e = ring.finish_write(8, 13).expect_err("a short write whose rest failed is an error");
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+    }
 }

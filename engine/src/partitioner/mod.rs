@@ -35,7 +35,7 @@ impl FromStr for PartitionerKind {
 
 /// A topic's partitioner, shared by every producer thread.
 #[derive(Debug)]
-pub struct Partitioner {
+pub(crate) struct Partitioner {
     kind: PartitionerKind,
     partitions: u32,
     ignore_keys: bool,
@@ -46,7 +46,7 @@ pub struct Partitioner {
 impl Partitioner {
     /// A partitioner over `partitions` partitions; `batch_size` drives sticky switching;
     /// `ignore_keys` is `partitioner.ignore.keys`.
-    pub fn new(kind: PartitionerKind, partitions: u32, batch_size: usize, ignore_keys: bool) -> Self {
+    pub(crate) fn new(kind: PartitionerKind, partitions: u32, batch_size: usize, ignore_keys: bool) -> Self {
         let partitions = partitions.max(1);
         Partitioner {
             kind,
@@ -60,7 +60,7 @@ impl Partitioner {
     /// The partition for a record: `explicit` wins, then the key unless keys are ignored, else the
     /// sticky (or round-robin) partition.
     #[inline]
-    pub fn partition(&self, key: Option<&[u8]>, explicit: Option<u32>) -> u32 {
+    pub(crate) fn partition(&self, key: Option<&[u8]>, explicit: Option<u32>) -> u32 {
         if let Some(p) = explicit {
             return p;
         }
@@ -76,7 +76,7 @@ impl Partitioner {
     /// Feedback after appending a record whose partition stickiness chose: its size, and whether the
     /// append created a new batch or filled one.
     #[inline]
-    pub fn on_append(&self, partition: u32, appended_bytes: usize, batch_event: bool) {
+    pub(crate) fn on_append(&self, partition: u32, appended_bytes: usize, batch_event: bool) {
         if self.kind == PartitionerKind::Default {
             self.sticky.on_append(partition, appended_bytes, batch_event);
         }

@@ -5,7 +5,7 @@
 //! precise clock, which matters at ten million sends a second.
 
 /// Milliseconds since the Unix epoch, from `CLOCK_REALTIME_COARSE`.
-pub fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec for the duration of the call; clock_gettime only
     // writes through the pointer.

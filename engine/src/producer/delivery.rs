@@ -53,6 +53,18 @@ impl DeliveryFuture {
         }
     }
 
+    /// Once the outcome is known: whether the record was delivered, and when its batch completed
+    /// (`None` for acks=0 futures, complete at send). One look at the batch's result, without making
+    /// the record's metadata: for loops that only count and time deliveries; [`get`](Self::get) gives
+    /// the metadata or the error.
+    #[inline]
+    pub fn peek(&self) -> Option<(bool, Option<std::time::Instant>)> {
+        match &self.state {
+            State::Ready(_) => Some((true, None)),
+            State::Pending { result, .. } => result.peek().map(|(ok, at)| (ok, Some(at))),
+        }
+    }
+
     /// Blocks until the record is delivered as `acks` promises, or failed (Kafka's `send().get()`).
     pub fn get(self) -> Result<RecordMetadata> {
         match self.state {

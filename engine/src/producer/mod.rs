@@ -11,7 +11,8 @@ mod delivery;
 mod kafka_producer;
 mod record;
 
-pub use crate::sender::Acks;
+pub use crate::accumulator::AccumulatorKind;
+pub use crate::sender::{Acks, BatchObserver, BatchStats, COMPRESSION_THREAD_PREFIX};
 pub use config::{MAX_COMPRESSION_THREADS, ProducerConfig, default_compression_threads};
 pub use delivery::DeliveryFuture;
 pub use kafka_producer::Producer;

@@ -43,7 +43,7 @@ impl std::fmt::Display for Acks {
 
 /// The producer settings the sender acts on.
 #[derive(Debug, Clone, Copy)]
-pub struct SenderConfig {
+pub(crate) struct SenderConfig {
     /// When deliveries complete.
     pub acks: Acks,
     /// `compression.type`.

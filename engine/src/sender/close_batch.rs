@@ -1,11 +1,10 @@
 //! Closing a drained batch (Kafka's ProducerBatch.close + MemoryRecordsBuilder.close): header,
 //! compression of the records section as one stream, CRC.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::stats::BatchStats;
-use crate::accumulator::{DrainedBatch, ProduceResult};
+use crate::accumulator::{DrainedBatch, ResultHandle};
 use crate::compression::{self, CompressionType};
 use crate::error::Result;
 use crate::record::{
@@ -22,7 +21,7 @@ pub(crate) struct ClosedBatch {
     /// The accumulator's buffer when `bytes` is a compressed copy: held until the batch completes so
     /// buffer.memory bounds what is in flight, as Kafka frees a batch's memory only on completion.
     pub original: Option<Vec<u8>>,
-    pub result: Arc<ProduceResult>,
+    pub result: ResultHandle,
     pub stats: BatchStats,
 }
 

@@ -257,7 +257,7 @@ impl Sender {
         &self,
         batch: ClosedBatch,
         request: &Arc<Request>,
-        handed_over: &mut Vec<Arc<crate::accumulator::ProduceResult>>,
+        handed_over: &mut Vec<crate::accumulator::ResultHandle>,
     ) -> Option<(u32, Vec<u8>, AppendCallback)> {
         let ClosedBatch { partition, bytes, original, result, mut stats } = batch;
         if self.codec != CompressionType::None && stats.uncompressed_bytes > 0 {

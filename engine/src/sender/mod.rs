@@ -22,7 +22,8 @@ mod idempotence;
 mod loop_;
 mod stats;
 
-pub use acks::{Acks, SenderConfig};
+pub use acks::Acks;
+pub(crate) use acks::SenderConfig;
 pub use loop_::COMPRESSION_THREAD_PREFIX;
 pub(crate) use loop_::{Sender, SenderShared};
 pub use stats::{BatchObserver, BatchStats};

@@ -29,10 +29,11 @@ pub(crate) struct Outgoing<'a> {
 pub(crate) struct Token {
     /// The sending thread's sequence number of the record.
     pub seq: u64,
-    /// Scheduled send (the actual send in a closed loop).
-    pub due: Instant,
-    /// Actual send.
-    pub sent: Instant,
+    /// Scheduled send (the actual send in a closed loop), in nanoseconds since the case's epoch
+    /// ([`Shared::epoch`]).
+    pub due_ns: u64,
+    /// Actual send, in nanoseconds since the case's epoch.
+    pub sent_ns: u64,
     /// Key + value bytes.
     pub bytes: u64,
     /// Whether the record belongs to the measured phase: decided once, at the send, for all of
@@ -125,9 +126,17 @@ pub(crate) trait Backend: Sized {
 
 /// A backend that completes every send at once and does nothing else: the worker loop against it
 /// costs what the harness costs per record.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NullSender {
     done: VecDeque<Token>,
+    epoch: Instant,
+}
+
+impl NullSender {
+    /// A backend whose deliveries complete at their send instants (on the case's `epoch`).
+    pub(crate) fn new(epoch: Instant) -> Self {
+        NullSender { done: VecDeque::new(), epoch }
+    }
 }
 
 impl Sender for NullSender {
@@ -142,7 +151,10 @@ impl Sender for NullSender {
     fn poll(&mut self, _wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
         let n = self.done.len();
         for token in self.done.drain(..) {
-            done(Delivery { token, ok: true, completed_at: Some(token.sent) });
+            // A fresh instant per record, as deliveries from different batches have: the worker's
+            // conversion back to nanoseconds is then paid per record, as it is at its dearest.
+            let completed_at = self.epoch + Duration::from_nanos(token.sent_ns);
+            done(Delivery { token, ok: true, completed_at: Some(completed_at) });
         }
         n
     }

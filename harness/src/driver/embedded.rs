@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kbench_engine::log::TopicLog;
+use kbench_engine::producer::BatchObserver;
 use kbench_engine::producer::{DeliveryFuture, Producer, ProducerRecord};
-use kbench_engine::sender::BatchObserver;
 
 use super::audit;
 use super::backend::{Backend, BackendReport, Delivery, Outgoing, SendFailed, Sender, Shared, Token};
@@ -255,16 +255,16 @@ impl Sender for EmbeddedSender {
     fn poll(&mut self, wait: bool, done: &mut dyn FnMut(Delivery)) -> usize {
         let mut n = 0;
         while let Some((head, _)) = self.in_flight.front() {
-            if !head.is_done() {
-                if !wait || n > 0 {
-                    break;
+            let (ok, completed_at) = match head.peek() {
+                Some(outcome) => outcome,
+                None if !wait || n > 0 => break,
+                None => {
+                    // Every send is answered: by its batch's completion, or the producer's close.
+                    while head.get_timeout(Duration::from_secs(1)).is_none() {}
+                    continue;
                 }
-                // Every send is answered: by its batch's completion, or the producer's close.
-                while head.get_timeout(Duration::from_secs(1)).is_none() {}
-            }
-            let (future, token) = self.in_flight.pop_front().expect("front exists");
-            let completed_at = future.completed_at();
-            let ok = future.get().is_ok();
+            };
+            let (_, token) = self.in_flight.pop_front().expect("front exists");
             done(Delivery { token, ok, completed_at });
             n += 1;
         }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use kbench_engine::sender::{BatchObserver, BatchStats};
+use kbench_engine::producer::{BatchObserver, BatchStats};
 
 use super::phase::Phase;
 use crate::metrics::{CaseMetrics, Stage, StageRecorder};

@@ -22,6 +22,13 @@ impl Phase {
         self.measure_from.store(ns, Ordering::Release);
     }
 
+    /// [`is_measuring`](Self::is_measuring) for a due time in nanoseconds since the epoch.
+    #[inline]
+    pub(crate) fn is_measuring_ns(&self, due_ns: u64) -> bool {
+        let from = self.measure_from.load(Ordering::Acquire);
+        from != u64::MAX && due_ns >= from
+    }
+
     /// Whether a record scheduled at `due` belongs to the measured phase.
     #[inline]
     pub(crate) fn is_measuring(&self, due: Instant) -> bool {
@@ -43,5 +50,6 @@ mod tests {
         assert!(!p.is_measuring(t0 + Duration::from_secs(1)));
         assert!(p.is_measuring(t0 + Duration::from_secs(2)));
         assert!(p.is_measuring(t0 + Duration::from_secs(3)));
+        assert!(!p.is_measuring_ns(1_999_999_999) && p.is_measuring_ns(2_000_000_000));
     }
 }

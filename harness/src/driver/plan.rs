@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use kbench_engine::CompressionType;
-use kbench_engine::accumulator::AccumulatorKind;
 use kbench_engine::io::IoBackendKind;
 use kbench_engine::log::LogConfig;
 use kbench_engine::partitioner::PartitionerKind;
+use kbench_engine::producer::AccumulatorKind;
 use kbench_engine::producer::{Acks, ProducerConfig};
 use kbench_engine::record::RecordHeader;
 

@@ -21,7 +21,7 @@ use super::ledger::{ID_HEADER, Ledger, RecordId};
 use super::payload::PayloadGenerator;
 use super::phase::Phase;
 use super::plan::CasePlan;
-use crate::metrics::{CaseMetrics, RateSchedule, SendClock, Stage, StageRecorder, thread_cpu_time};
+use crate::metrics::{CaseMetrics, RateSchedule, SendClock, Stage, StageRecorder, since, thread_cpu_time};
 
 /// Everything one thread needs.
 pub(crate) struct Worker<S> {
@@ -40,6 +40,8 @@ pub(crate) struct Worker<S> {
     pub core: Option<core_affinity::CoreId>,
     /// With consumers or an audit: the delivery ledger and the case's epoch (record ids).
     pub ledger: Option<(Arc<Ledger>, Instant)>,
+    /// The case's epoch: tokens carry their instants as nanoseconds since it.
+    pub epoch: Instant,
 }
 
 /// One record in this many has its time inside `send` recorded (`send_ns`, the `send` tag).
@@ -81,6 +83,7 @@ impl<S: Sender> Worker<S> {
             sync: plan.sync,
             core: (!cores.is_empty()).then(|| cores[t as usize % cores.len()]),
             ledger: shared.ledger.as_ref().map(|l| (Arc::clone(l), shared.epoch)),
+            epoch: shared.epoch,
         })
     }
 
@@ -94,7 +97,8 @@ impl<S: Sender> Worker<S> {
         let mut rec = self.metrics.recorder();
         // A closed loop's send instants: the time-stamp counter, anchored to `Instant` (see
         // `metrics::clock`); an open loop's come from its schedule.
-        let mut clock = SendClock::new();
+        let mut clock = SendClock::new(self.epoch);
+        let mut completions = Completions::new(self.epoch);
         let mut report = WorkerReport::default();
         let mut seq = 0u64;
         let mut headers = self.headers.clone();
@@ -123,25 +127,32 @@ impl<S: Sender> Worker<S> {
                 (Some(schedule), Some(next)) => {
                     // Poll deliveries while early, so waiting does not delay their recording.
                     while self.sender.in_flight() > 0 && Instant::now() + Duration::from_micros(50) < next {
-                        if Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, false)
-                            == 0
+                        if Self::collect(
+                            &mut self.sender,
+                            &self.metrics,
+                            &self.ledger,
+                            self.thread,
+                            &mut rec,
+                            &mut completions,
+                            false,
+                        ) == 0
                         {
                             break;
                         }
                     }
                     rec.maybe_hand_over();
                     match schedule.wait_until_due(&self.stop) {
-                        Some(times) => times,
+                        Some((due, sent)) => (since(self.epoch, due), since(self.epoch, sent)),
                         None => break,
                     }
                 }
                 _ => {
-                    let now = clock.now();
+                    let now = clock.now_ns();
                     (now, now)
                 }
             };
-            let measured = self.phase.is_measuring(due);
-            let token = Token { seq, due, sent, bytes, measured };
+            let measured = self.phase.is_measuring_ns(due);
+            let token = Token { seq, due_ns: due, sent_ns: sent, bytes, measured };
             let outcome = self.sender.send(&Outgoing { key, value, headers: &headers }, token);
             if measured {
                 if cpu_at_measure.is_none() {
@@ -150,7 +161,7 @@ impl<S: Sender> Worker<S> {
                 // The send stage is timed on every SEND_SAMPLE-th record: a clock read costs as
                 // much as a lock-free append on a VM, and a systematic sample keeps the percentiles.
                 if seq.is_multiple_of(SEND_SAMPLE) {
-                    rec.record(Stage::Send, clock.now().saturating_duration_since(sent).as_nanos() as u64);
+                    rec.record(Stage::Send, clock.now_ns().saturating_sub(sent));
                 }
                 report.sent += 1;
             }
@@ -159,7 +170,15 @@ impl<S: Sender> Worker<S> {
                 Ok(()) => {
                     // `send: sync` waits for the record's outcome; async collects what is done.
                     loop {
-                        Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, self.sync);
+                        Self::collect(
+                            &mut self.sender,
+                            &self.metrics,
+                            &self.ledger,
+                            self.thread,
+                            &mut rec,
+                            &mut completions,
+                            self.sync,
+                        );
                         if !self.sync || self.sender.in_flight() == 0 {
                             break;
                         }
@@ -180,7 +199,7 @@ impl<S: Sender> Worker<S> {
         }
         // Every record sent gets its outcome recorded, however long the backend takes.
         while self.sender.in_flight() > 0 {
-            Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, true);
+            Self::collect(&mut self.sender, &self.metrics, &self.ledger, self.thread, &mut rec, &mut completions, true);
         }
         rec.hand_over();
         report.cpu = cpu_at_measure.map_or(Duration::ZERO, |at| thread_cpu_time().saturating_sub(at));
@@ -194,6 +213,7 @@ impl<S: Sender> Worker<S> {
         ledger: &Option<(Arc<Ledger>, Instant)>,
         thread: u32,
         rec: &mut StageRecorder,
+        completions: &mut Completions,
         wait: bool,
     ) -> usize {
         sender.poll(wait, &mut |d: Delivery| {
@@ -206,11 +226,10 @@ impl<S: Sender> Worker<S> {
                 return;
             }
             if d.ok {
-                let done = d.completed_at.unwrap_or_else(Instant::now);
-                let e2e = done.saturating_duration_since(t.due).as_nanos() as u64;
+                let done = completions.ns(d.completed_at);
+                let e2e = done.saturating_sub(t.due_ns);
                 // A closed loop's due is its send: one subtraction and one histogram record.
-                let actual =
-                    if t.sent == t.due { e2e } else { done.saturating_duration_since(t.sent).as_nanos() as u64 };
+                let actual = if t.sent_ns == t.due_ns { e2e } else { done.saturating_sub(t.sent_ns) };
                 rec.record_delivery(e2e, actual);
                 rec.add_records(1, t.bytes);
             } else {
@@ -220,8 +239,37 @@ impl<S: Sender> Worker<S> {
     }
 }
 
+/// Completion instants as nanoseconds since the case's epoch. The records of one batch complete at
+/// one instant, and arrive one after the other: the last conversion is kept, so a batch's records
+/// pay one (a comparison for the others).
+struct Completions {
+    epoch: Instant,
+    last: Option<(Instant, u64)>,
+}
+
+impl Completions {
+    fn new(epoch: Instant) -> Self {
+        Completions { epoch, last: None }
+    }
+
+    /// `at` (or now, when the backend does not say) in nanoseconds since the epoch.
+    #[inline]
+    fn ns(&mut self, at: Option<Instant>) -> u64 {
+        let at = at.unwrap_or_else(Instant::now);
+        match self.last {
+            Some((last, ns)) if last == at => ns,
+            _ => {
+                let ns = since(self.epoch, at);
+                self.last = Some((at, ns));
+                ns
+            }
+        }
+    }
+}
+
 /// The harness's own cost per record for `plan`'s records: the worker loop, closed, on one thread,
-/// against a backend that completes every send at once ([`NullSender`]). Nanoseconds per record.
+/// against a backend that completes every send at once ([`NullSender`]). Nanoseconds of the
+/// thread's CPU time per record.
 /// `tracks_records`: whether the case's records carry ids (the backend's answer), as the probe's do.
 pub(crate) fn probe_harness_cost(plan: &CasePlan, tracks_records: bool) -> anyhow::Result<f64> {
     let metrics = CaseMetrics::new();
@@ -239,7 +287,11 @@ pub(crate) fn probe_harness_cost(plan: &CasePlan, tracks_records: bool) -> anyho
     };
     let probe_plan =
         CasePlan { rate: 0.0, count: Some(PROBE_RECORDS), threads: 1, sync: false, pin_threads: false, ..plan.clone() };
-    let worker = Worker::new(&probe_plan, 0, NullSender::default(), &shared, epoch)?;
+    let worker = Worker::new(&probe_plan, 0, NullSender::new(epoch), &shared, epoch)?;
+    // The time-stamp counter's calibration (about 10 ms, once per process) is not the harness's
+    // per-record cost: it happens here, before the probe's window, and not in the worker's first
+    // `SendClock::new`.
+    drop(SendClock::new(epoch));
     let timer = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
@@ -259,5 +311,9 @@ pub(crate) fn probe_harness_cost(plan: &CasePlan, tracks_records: bool) -> anyho
     stop.store(true, Ordering::Relaxed);
     timer.thread().unpark();
     let _ = timer.join();
-    Ok(elapsed.as_nanos() as f64 / report.sent.max(1) as f64)
+    // The loop's CPU time, not its wall time: on a shared host the probe's thread waits for a core
+    // as often as not (at load 7 on 2 cores, wall time read 3 to 50 times the CPU time), and that
+    // wait is not what the harness costs a record.
+    let spent = if report.cpu.is_zero() { elapsed } else { report.cpu };
+    Ok(spent.as_nanos() as f64 / report.sent.max(1) as f64)
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use clock::SendClock;
+pub use clock::{SendClock, since};
 use hdrhistogram::Histogram;
 pub use process::rss_bytes;
 pub use rate::{RateSchedule, precise_sleeps};

@@ -21,7 +21,7 @@ fn role(comm: &str) -> Role {
         ("kbench-kafka-co", Role::Consumers),
         ("kbench-sender", Role::Sender),
         ("kbench-log-", Role::Io),
-        (kbench_engine::sender::COMPRESSION_THREAD_PREFIX, Role::Compression),
+        (kbench_engine::producer::COMPRESSION_THREAD_PREFIX, Role::Compression),
         ("kbench-fetcher", Role::Replication),
         ("kbench-isr", Role::Replication),
         ("rdk:", Role::Librdkafka),

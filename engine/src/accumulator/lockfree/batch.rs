@@ -26,8 +26,14 @@
 //! # The completion's references
 //! A record's handle on its batch's completion ([`BatchRef`]) is not a reference-count increment: the
 //! batch starts with [`PRECHARGE`] handle references, each valid claim takes one, and the drainer gives
-//! back the ones no record took once the count is final. The handles together own one strong
-//! reference to the batch's `Arc`, dropped with the last handle.
+//! back the ones no record took once the count is final, keeping one for the drained batch's own
+//! handle (the sender completes the batch through it). The handles together own one strong reference
+//! to the batch, dropped with the last handle.
+//!
+//! # The block
+//! A batch lives in a block of the accumulator's [`Pool`]: its completion ([`ProduceResult`]) is a field
+//! of it, not an allocation of its own, and when the last reference goes (the slot's, an appender's
+//! cached one, the drainer's, the handles') the block goes back to the free list for a later batch.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -35,6 +41,7 @@ use std::time::Instant;
 
 use super::buffer::{ClaimableBuffer, Flags};
 use crate::accumulator::ProduceResult;
+use crate::accumulator::pool::{Pool, Pooled};
 use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts, varint};
 use crate::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 
@@ -142,7 +149,8 @@ pub(super) struct Batch {
     pub seq: u64,
     pub base_timestamp: i64,
     pub created: Instant,
-    pub result: Arc<ProduceResult>,
+    /// The completion the batch's records share.
+    pub result: ProduceResult,
     buffer: ClaimableBuffer,
     /// The state word the sealer replaced (read by the drainer, after the hand-over).
     seal_point: AtomicU64,
@@ -185,34 +193,39 @@ pub(super) struct Walk {
 
 impl Batch {
     /// A published-to-be batch over `buffer` (its length is the capacity, header space included;
-    /// its bytes are overwritten before anyone reads them), holding the handles' strong reference.
-    /// `spare_flags`: publication flags a drained batch gave back (used if the length fits).
+    /// its bytes are overwritten before anyone reads them), in a block of `pool`, holding the handles'
+    /// strong reference. `spare_flags`: publication flags a drained batch gave back (used if the
+    /// length fits).
     pub(super) fn create(
+        pool: &Arc<Pool<Batch>>,
         partition: u32,
         seq: u64,
         base_timestamp: i64,
         buffer: Vec<u8>,
         spare_flags: Option<Flags>,
-    ) -> Arc<Batch> {
+    ) -> Pooled<Batch> {
         assert!(buffer.len() <= MAX_CAPACITY, "a batch buffer of {} bytes is over the lock-free limit", buffer.len());
-        let batch = Arc::new(Batch {
-            hot: Hot {
-                state: AtomicU64::new(0),
-                handles: AtomicU64::new(PRECHARGE),
-                max_timestamp: AtomicI64::new(base_timestamp),
+        let batch = Pooled::new(
+            pool,
+            Batch {
+                hot: Hot {
+                    state: AtomicU64::new(0),
+                    handles: AtomicU64::new(PRECHARGE),
+                    max_timestamp: AtomicI64::new(base_timestamp),
+                },
+                partition,
+                seq,
+                base_timestamp,
+                created: Instant::now(),
+                result: ProduceResult::new(),
+                buffer: ClaimableBuffer::new(buffer, spare_flags),
+                seal_point: AtomicU64::new(UNSET),
+                cut: AtomicU64::new(UNSET),
+                finalized: AtomicBool::new(false),
             },
-            partition,
-            seq,
-            base_timestamp,
-            created: Instant::now(),
-            result: Arc::new(ProduceResult::new()),
-            buffer: ClaimableBuffer::new(buffer, spare_flags),
-            seal_point: AtomicU64::new(UNSET),
-            cut: AtomicU64::new(UNSET),
-            finalized: AtomicBool::new(false),
-        });
+        );
         // The handles' share, given back by the last of them (`release_handles`).
-        std::mem::forget(Arc::clone(&batch));
+        std::mem::forget(batch.clone());
         batch
     }
 
@@ -332,11 +345,6 @@ impl Batch {
         self.hot.state.load(Ordering::Relaxed) & SEALED != 0
     }
 
-    /// No record claimed yet (a void claim counts until the batch is sealed, which follows it).
-    pub(super) fn is_empty(&self) -> bool {
-        count_of(self.hot.state.load(Ordering::Relaxed)) == 0
-    }
-
     /// The valid records, once known: the seal point, unless a claim before it did not fit, then
     /// that claim's cut (`None` until its claimer stored it). For the thread that sealed the batch or
     /// received it from the sealer.
@@ -368,15 +376,18 @@ impl Batch {
     }
 
     /// Moves the buffer out, cut to the extent, with its publication flags (cleared, for a later
-    /// batch), and gives back the handle references no record took.
+    /// batch), and gives back the handle references no record took but one: the drained batch's
+    /// handle, returned with them.
     /// Drainer only, once, after [`walk`](Self::walk) returned true.
-    pub(super) fn take_buffer(&self, extent: Extent) -> (Vec<u8>, Flags) {
-        assert!(self.finalize(extent.count), "a batch's buffer is taken once");
+    pub(super) fn take_buffer(&self, extent: Extent) -> (Vec<u8>, Flags, BatchRef) {
+        assert!(self.finalize(extent.count, 1), "a batch's buffer is taken once");
+        // SAFETY: the reference `finalize` kept, owned by this handle alone.
+        let handle = unsafe { BatchRef::claimed(self) };
         // SAFETY: sealed, so every valid claim is in the extent, and the walk read each record's flag
         // as published (Acquire), so every byte up to `end` is written and visible, and the flags
         // of the extent's records are the only ones set and no appender touches them again; void
         // claims write nothing; `finalized` makes this the only take.
-        unsafe { (self.buffer.take(extent.end), self.buffer.take_flags(extent.count as usize)) }
+        unsafe { (self.buffer.take(extent.end), self.buffer.take_flags(extent.count as usize), handle) }
     }
 
     /// For a batch the drainer will never take (the accumulator is dropped): seals it and gives back
@@ -386,18 +397,20 @@ impl Batch {
     pub(super) fn abandon(&self) {
         self.seal();
         if let Some(extent) = self.extent() {
-            self.finalize(extent.count);
+            self.finalize(extent.count, 0);
         }
     }
 
-    /// Marks the count final and gives back `PRECHARGE - count` handle references; false if already.
-    fn finalize(&self, count: u32) -> bool {
+    /// Marks the count final and gives back `PRECHARGE - count - keep` handle references (`keep`
+    /// stay with the caller, for handles of its own); false if already.
+    fn finalize(&self, count: u32, keep: u64) -> bool {
         if self.finalized.swap(true, Ordering::Relaxed) {
             return false;
         }
-        // SAFETY: the caller holds an `Arc` to `self`, so the batch outlives the call; the count is
-        // final, so exactly `count` references stay with the records' handles.
-        unsafe { Self::release_handles(self, PRECHARGE - u64::from(count)) };
+        // SAFETY: the caller holds a reference to `self`, so the batch outlives the call; the count
+        // is final, so exactly `count` references stay with the records' handles, and `keep` with the
+        // caller.
+        unsafe { Self::release_handles(self, PRECHARGE - u64::from(count) - keep) };
         true
     }
 
@@ -413,25 +426,19 @@ impl Batch {
         if handles.fetch_sub(n, Ordering::Release) == n {
             // Every other handle's use of the batch happens-before this (their Release subtractions).
             fence(Ordering::Acquire);
-            // SAFETY: the handles' strong reference, taken in `create` and dropped only here, when the
-            // last reference goes.
-            unsafe { Arc::decrement_strong_count(batch) };
+            // SAFETY: the handles' strong reference, leaked in `create` and dropped only here, when
+            // the last reference goes.
+            unsafe { Pooled::decrement_strong_count(batch) };
         }
     }
 
-    /// The buffer of a batch that lost the install race and was never visible to anyone else.
-    pub(super) fn take_buffer_unpublished(self: Arc<Self>) -> Vec<u8> {
+    /// The buffer of a batch that lost the install race and was never visible to anyone else (its
+    /// one record, written by this thread, goes with it; no handle was made for it).
+    pub(super) fn take_buffer_unpublished(&self) -> Vec<u8> {
         self.seal();
-        self.finalize(0);
-        match Arc::try_unwrap(self) {
-            Ok(batch) => batch.buffer.into_inner(),
-            // Unreachable in practice (the failed CAS never shared it); keep the memory accounted.
-            Err(shared) => shared.buffer_of_empty(),
-        }
-    }
-
-    fn buffer_of_empty(&self) -> Vec<u8> {
-        // SAFETY: sealed with no claim, so no appender writes it; `finalized` was set by the caller.
+        self.finalize(0, 0);
+        // SAFETY: no other thread ever saw the batch (its install failed), so this thread's own
+        // write is the only one, and `finalized` makes this the only take.
         unsafe { self.buffer.take(0) }
     }
 }

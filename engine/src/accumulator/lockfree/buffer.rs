@@ -141,11 +141,6 @@ mod production {
             vec.truncate(len);
             vec
         }
-
-        /// The buffer of a batch nobody else ever saw.
-        pub(crate) fn into_inner(self) -> Vec<u8> {
-            self.vec.into_inner()
-        }
     }
 }
 
@@ -216,11 +211,6 @@ mod model {
             // were read with Acquire by the drainer's walk before the take.
             vec.extend(self.cells[..len].iter().map(|c| c.with(|p| unsafe { *p })));
             vec
-        }
-
-        pub(crate) fn into_inner(self) -> Vec<u8> {
-            // SAFETY: `self` is owned, so nothing else accesses the cells.
-            self.cells.iter().map(|c| c.with(|p| unsafe { *p })).collect()
         }
     }
 }

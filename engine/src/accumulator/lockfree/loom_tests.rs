@@ -13,6 +13,7 @@ use loom::thread;
 
 use super::LockFreeAccumulator;
 use super::batch::{Batch, BatchRef, Claim, Extent, Walk};
+use crate::accumulator::pool::{Pool, Pooled};
 use crate::accumulator::{AccumulatorConfig, DrainedBatch, RecordAccumulator};
 use crate::record::{RECORD_BATCH_OVERHEAD, RecordParts, decode_record};
 
@@ -66,10 +67,11 @@ fn wait_complete(batch: &Batch) -> Extent {
 /// the handles are dropped, the test's `Arc` is the only owner left.
 fn appenders_race_the_seal(room: usize) {
     model(move || {
-        let batch = Batch::create(0, 0, TS, vec![0; RECORD_BATCH_OVERHEAD + room], None);
+        let pool = Pool::new(4);
+        let batch = Batch::create(&pool, 0, 0, TS, vec![0; RECORD_BATCH_OVERHEAD + room], None);
         let appenders: Vec<_> = (1..=2u8)
             .map(|v| {
-                let batch = Arc::clone(&batch);
+                let batch = batch.clone();
                 thread::spawn(move || {
                     let value = [v; VALUE];
                     match batch.try_append(TS, &RecordParts::new(None, Some(&value), &[])) {
@@ -111,10 +113,12 @@ fn appenders_race_the_seal(room: usize) {
         );
         for (offset_delta, v, handle) in appended {
             assert_eq!(got[offset_delta as usize], v);
-            assert!(std::ptr::eq(&*batch.result, &*handle.result()));
+            assert!(std::ptr::eq(&batch.result, handle.result()));
         }
         // Every handle is dropped and the unclaimed references were given back at the take.
-        assert_eq!(Arc::strong_count(&batch), 1, "the handles' reference to the batch is released once");
+        assert_eq!(Pooled::strong_count(&batch), 1, "the handles' reference to the batch is released once");
+        drop(batch);
+        assert_eq!(pool.free_blocks(), 1, "the last reference gives the block back");
     });
 }
 

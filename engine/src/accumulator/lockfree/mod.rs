@@ -1,6 +1,6 @@
 //! The lock-free accumulator.
 //!
-//! Each partition has a slot holding its current batch (`ArcSwapOption`: a lock-free load). A batch
+//! Each partition has a slot holding its current batch (arc-swap: a lock-free load). A batch
 //! is immutable but for its atomics, and is fully built before it is published, so appenders never see
 //! a half-made batch. Appending (details in [`batch`]):
 //! 1. claim: one `fetch_add` on the batch's `state` word (sealed bit | record count | bytes) gives the
@@ -21,7 +21,10 @@
 //! buffer.memory exhaustion blocks.
 //!
 //! Buffers go back to buffer.memory as they are: a batch's publication flags are its own, so the
-//! record bytes need no zero-filling between uses.
+//! record bytes need no zero-filling between uses. A batch itself (with the completion its records
+//! share) lives in a block of a [`Pool`]: when its last reference goes, the next batch is built in
+//! the same memory instead of a `malloc` per batch on the appending thread and a `free` wherever
+//! the batch was let go.
 
 mod batch;
 mod buffer;
@@ -36,19 +39,24 @@ pub(crate) use self::batch::BatchRef;
 use self::batch::{Batch, Claim, Extent, Walk};
 use self::buffer::Flags;
 use super::control::Control;
+use super::pool::{Pool, Pooled, free_list_capacity};
 use super::{AccumulatorConfig, Appended, DrainedBatch, RecordAccumulator, ResultHandle};
 use crate::error::Result;
 use crate::record::{RecordHeader, RecordParts};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{ArcSlot, Mutex, Queue};
+
+/// A counted reference to a batch in its pool's block.
+type BatchArc = Pooled<Batch>;
 
 /// How soon the drainer looks again at a sealed batch whose appenders have not all published.
 const COMMIT_RECHECK: Duration = Duration::from_micros(50);
 
-/// The drainer's own bookkeeping (only the sender locks it; `has_undrained` peeks).
+/// The drainer's own bookkeeping (only the sender locks it).
 #[derive(Default)]
 struct DrainState {
     /// Batches installed, oldest first (linger order); sealed ones are dropped as found.
-    open: VecDeque<Arc<Batch>>,
+    open: VecDeque<BatchArc>,
     /// Per partition: its sealed batches waiting for their turn, and the next sequence number.
     partitions: Vec<PartitionQueue>,
     /// The partitions with a batch waiting, each once, so a drain visits only those.
@@ -65,7 +73,7 @@ struct PartitionQueue {
 }
 
 impl DrainState {
-    fn insert(&mut self, batch: Arc<Batch>) {
+    fn insert(&mut self, batch: BatchArc) {
         let partition = batch.partition;
         let queue = &mut self.partitions[partition as usize];
         if queue.waiting.is_empty() {
@@ -79,14 +87,14 @@ impl DrainState {
 
 /// A sealed batch and how far the drainer got in it.
 struct Pending {
-    batch: Arc<Batch>,
+    batch: BatchArc,
     /// Known once the claim that ended the batch is.
     extent: Option<Extent>,
     walk: Walk,
 }
 
 impl Pending {
-    fn new(batch: Arc<Batch>) -> Self {
+    fn new(batch: BatchArc) -> Self {
         Pending { batch, extent: None, walk: Walk::default() }
     }
 
@@ -105,12 +113,17 @@ impl Pending {
 /// See the module docs.
 pub(crate) struct LockFreeAccumulator {
     control: Control,
-    slots: Box<[ArcSlot<Batch>]>,
-    opened: Queue<Arc<Batch>>,
-    sealed: Queue<Arc<Batch>>,
+    slots: Box<[ArcSlot<BatchArc>]>,
+    opened: Queue<BatchArc>,
+    sealed: Queue<BatchArc>,
     /// Publication flags of drained batches, cleared, for the next batches (see [`buffer`]).
     spare_flags: Queue<Flags>,
     drain: Mutex<DrainState>,
+    /// The free list the batches are made in.
+    batches: Arc<Pool<Batch>>,
+    /// Batches installed and not yet taken by the drainer (every installed batch holds a record):
+    /// `has_undrained` in O(1), whatever the partitions.
+    undrained: AtomicUsize,
 }
 
 impl std::fmt::Debug for LockFreeAccumulator {
@@ -122,6 +135,7 @@ impl std::fmt::Debug for LockFreeAccumulator {
 impl LockFreeAccumulator {
     pub(crate) fn new(config: AccumulatorConfig) -> Self {
         let partitions = config.partitions as usize;
+        let free = free_list_capacity(&config);
         LockFreeAccumulator {
             control: Control::new(config),
             slots: (0..partitions).map(|_| ArcSlot::empty()).collect(),
@@ -132,10 +146,12 @@ impl LockFreeAccumulator {
                 partitions: (0..partitions).map(|_| PartitionQueue::default()).collect(),
                 ..DrainState::default()
             }),
+            batches: Pool::new(free),
+            undrained: AtomicUsize::new(0),
         }
     }
 
-    fn hand_over(&self, batch: Arc<Batch>) {
+    fn hand_over(&self, batch: BatchArc) {
         self.sealed.push(batch);
         self.control.wake();
     }
@@ -143,14 +159,14 @@ impl LockFreeAccumulator {
     /// What a claim in `batch` comes to: the append's answer, or `None` to go on with the next batch
     /// (after sealing this one, when the record did not fit).
     #[inline]
-    fn finish(&self, batch: &Arc<Batch>, claim: Claim, new_batch_created: bool) -> Option<Appended> {
+    fn finish(&self, batch: &BatchArc, claim: Claim, new_batch_created: bool) -> Option<Appended> {
         match claim {
             Claim::Done { offset_delta, size, full } => {
                 let batch_is_full = full && batch.seal();
                 // SAFETY: once, for this valid claim.
                 let result = ResultHandle::from(unsafe { BatchRef::claimed(batch) });
                 if batch_is_full {
-                    self.hand_over(Arc::clone(batch));
+                    self.hand_over(BatchArc::clone(batch));
                 }
                 Some(Appended {
                     result,
@@ -162,7 +178,7 @@ impl LockFreeAccumulator {
             }
             Claim::NoRoom => {
                 if batch.seal() {
-                    self.hand_over(Arc::clone(batch));
+                    self.hand_over(BatchArc::clone(batch));
                 }
                 None
             }
@@ -177,7 +193,7 @@ impl LockFreeAccumulator {
 /// accumulator now lives at its address.
 struct Recent {
     accumulator: usize,
-    batches: Vec<Option<Arc<Batch>>>,
+    batches: Vec<Option<BatchArc>>,
 }
 
 impl Recent {
@@ -186,14 +202,14 @@ impl Recent {
     }
 
     #[inline]
-    fn get(&self, accumulator: usize, partition: u32) -> Option<&Arc<Batch>> {
+    fn get(&self, accumulator: usize, partition: u32) -> Option<&BatchArc> {
         if self.accumulator != accumulator {
             return None;
         }
         self.batches.get(partition as usize)?.as_ref().filter(|b| b.partition == partition)
     }
 
-    fn set(&mut self, accumulator: usize, partition: u32, batch: Arc<Batch>) {
+    fn set(&mut self, accumulator: usize, partition: u32, batch: BatchArc) {
         if self.accumulator != accumulator {
             self.accumulator = accumulator;
             self.batches.clear();
@@ -275,7 +291,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             if let Some(batch) = current.as_ref()
                 && let Some(appended) = self.finish(batch, batch.try_append_outlined(timestamp, &parts), false)
             {
-                RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(batch)));
+                RECENT.with(|recent| recent.borrow_mut().set(me, partition, BatchArc::clone(batch)));
                 return Ok(appended);
             }
             // The slot is empty or holds a sealed batch: open the next one.
@@ -283,7 +299,7 @@ impl RecordAccumulator for LockFreeAccumulator {
             let seq = current.as_ref().map_or(0, |b| b.seq + 1);
             let cap = self.control.new_batch_capacity(upper);
             let buffer = self.control.pool.allocate(cap, self.control.config.max_block)?;
-            let fresh = Batch::create(partition, seq, timestamp, buffer, self.spare_flags.pop());
+            let fresh = Batch::create(&self.batches, partition, seq, timestamp, buffer, self.spare_flags.pop());
             // The record goes into the batch while it is still private, so the drainer never finds a
             // batch installed and empty (it would have to look again later: appenders do not signal
             // a batch's first record) and a lingered batch is complete the moment it is installed.
@@ -291,15 +307,18 @@ impl RecordAccumulator for LockFreeAccumulator {
             if !matches!(claim, Claim::Done { .. }) {
                 unreachable!("a fresh batch of {} bytes holds a record of at most {upper}", cap);
             }
-            if slot.install(&current, Arc::clone(&fresh)) {
-                self.opened.push(Arc::clone(&fresh));
+            // Counted before it can be seen, so the drainer's decrement never comes first.
+            self.undrained.fetch_add(1, Ordering::AcqRel);
+            if slot.install(&current, BatchArc::clone(&fresh)) {
+                self.opened.push(BatchArc::clone(&fresh));
                 let appended = self.finish(&fresh, claim, true).expect("a valid claim appends");
-                RECENT.with(|recent| recent.borrow_mut().set(me, partition, Arc::clone(&fresh)));
+                RECENT.with(|recent| recent.borrow_mut().set(me, partition, BatchArc::clone(&fresh)));
                 self.control.wake();
                 return Ok(appended);
             }
             // Another appender installed first: its batch is the partition's now. Give the memory
             // back (the record written here goes with it) and append there.
+            self.undrained.fetch_sub(1, Ordering::AcqRel);
             let buffer = fresh.take_buffer_unpublished();
             self.deallocate(buffer);
         }
@@ -355,8 +374,9 @@ impl RecordAccumulator for LockFreeAccumulator {
                 let Pending { batch: b, extent, .. } = queue.waiting.pop_front().expect("front exists");
                 let extent = extent.expect("complete");
                 queue.expected += 1;
+                self.undrained.fetch_sub(1, Ordering::AcqRel);
                 let record_count = extent.count;
-                let (buffer, flags) = b.take_buffer(extent);
+                let (buffer, flags, handle) = b.take_buffer(extent);
                 self.spare_flags.push(flags);
                 if record_count == 0 {
                     self.deallocate(buffer);
@@ -369,7 +389,7 @@ impl RecordAccumulator for LockFreeAccumulator {
                     base_timestamp: b.base_timestamp,
                     max_timestamp: b.max_timestamp(),
                     created: b.created,
-                    result: Arc::clone(&b.result),
+                    result: ResultHandle::from(handle),
                 });
             }
             if queue.waiting.is_empty() {
@@ -406,14 +426,8 @@ impl RecordAccumulator for LockFreeAccumulator {
     }
 
     fn has_undrained(&self) -> bool {
-        if !self.sealed.is_empty() {
-            return true;
-        }
-        if self.slots.iter().any(|s| s.load().as_ref().is_some_and(|b| !b.is_empty() && !b.is_sealed())) {
-            return true;
-        }
-        let st = self.drain.lock().unwrap_or_else(|p| p.into_inner());
-        !st.active.is_empty() || st.open.iter().any(|b| !b.is_empty() && !b.is_sealed())
+        // Every installed batch holds a record, and leaves the count when the drainer takes it.
+        self.undrained.load(Ordering::Acquire) != 0
     }
 
     fn deallocate(&self, buffer: Vec<u8>) {

@@ -203,11 +203,14 @@ impl Sender for KafkaSender {
         if let Some(h) = headers {
             r = r.headers(h);
         }
+        // max.block.ms counts from the first time librdkafka's queue refused the record.
+        let mut blocked_since: Option<Instant> = None;
         loop {
             match self.producer.send(r) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if token.sent.elapsed() < self.max_block && !self.stop.load(Ordering::Relaxed) =>
+                    if blocked_since.get_or_insert_with(Instant::now).elapsed() < self.max_block
+                        && !self.stop.load(Ordering::Relaxed) =>
                 {
                     r = back;
                     // The queue drains as delivery reports are served: serve them if this thread
