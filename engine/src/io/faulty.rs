@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::pwrite::Pwrite;
+use super::storage::OpenFile;
 use super::{Backend, Completion, IoBackendKind, Waker};
 
 /// What the test controls; shared with the backend.
@@ -48,29 +49,30 @@ impl Faulty {
 }
 
 impl Backend for Faulty {
-    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+    unsafe fn write(&mut self, token: u64, file: &OpenFile, offset: u64, iov: &[libc::iovec]) {
         let n = self.points.writes.fetch_add(1, Ordering::AcqRel) + 1;
         if n == self.points.fail_write.load(Ordering::Acquire) {
             self.done.push(Completion { token, result: Err(self.points.error()) });
             return;
         }
         // SAFETY: forwarded under the caller's guarantee (buffers valid until reaped).
-        unsafe { self.inner.write(token, fd, offset, iov) }
+        unsafe { self.inner.write(token, file, offset, iov) }
     }
 
-    fn sync(&mut self, token: u64, fd: RawFd) {
+    fn sync(&mut self, token: u64, file: &OpenFile) {
         let n = self.points.syncs.fetch_add(1, Ordering::AcqRel) + 1;
         if n == self.points.fail_sync.load(Ordering::Acquire) {
             self.done.push(Completion { token, result: Err(self.points.error()) });
             return;
         }
-        self.held.push((token, fd));
+        // Held by descriptor: the I/O thread keeps `file` open until this completion is reaped.
+        self.held.push((token, file.raw_fd()));
     }
 
     fn reap(&mut self, wait: Option<(&Waker, Duration)>, out: &mut Vec<Completion>) {
         if !self.points.hold_syncs.load(Ordering::Acquire) {
             for (token, fd) in self.held.drain(..) {
-                self.inner.sync(token, fd);
+                self.inner.sync_fd(token, fd);
             }
         }
         let before = out.len();

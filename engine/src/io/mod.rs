@@ -10,6 +10,11 @@
 //! - `sim`: `pwrite` plus a model of what each broker's disk made durable ([`powercut`]), so that
 //!   power loss, fsync failure, a full disk and a slow disk can be played over the log's own files.
 //!
+//! Backends write and fdatasync the log's [`OpenFile`]s (`storage.rs`): the first four through the
+//! descriptor behind each (looked up once when the file was opened), and a fifth, not selectable by
+//! `io` ([`through`]), through the [`storage::Storage`] calls, so that a log can run entirely over
+//! the in-memory simulated disk ([`sim::SimDisk`]; the simulation test does).
+//!
 //! Waking: producers queue appends on a channel. While the I/O thread has operations in flight it
 //! sleeps in the ring (`io_uring_enter` waiting for one completion), not on the channel; a read of
 //! the [`Waker`]'s eventfd is kept armed in the ring so that an append can end that sleep. The
@@ -24,14 +29,17 @@ pub(crate) mod powercut;
 mod pwrite;
 pub(crate) mod sim;
 pub(crate) mod storage;
+pub(crate) mod through;
 mod uring;
 
 use std::fmt;
 use std::os::fd::RawFd;
+
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::time::Duration;
+use storage::OpenFile;
 
 pub(crate) use direct::{ALIGN, AlignedBuf};
 
@@ -92,15 +100,16 @@ pub(crate) struct Completion {
 /// What the log's I/O thread asks of a backend. Operations complete in any order; the caller never
 /// submits overlapping writes at the same time.
 pub(crate) trait Backend: Send {
-    /// Starts writing the buffers `iov` describes, back to back, at `offset` of `fd`.
+    /// Starts writing the buffers `iov` describes, back to back, at `offset` of `file`.
     ///
     /// # Safety
-    /// `iov` (and every buffer it points to) must stay valid and unmodified, and `fd` open, until
-    /// the completion carrying `token` has been returned by [`Backend::reap`].
-    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]);
+    /// `iov` (and every buffer it points to) must stay valid and unmodified, and `file` open (an
+    /// `Arc` of it held), until the completion carrying `token` has been returned by
+    /// [`Backend::reap`].
+    unsafe fn write(&mut self, token: u64, file: &OpenFile, offset: u64, iov: &[libc::iovec]);
 
-    /// Starts an fdatasync of `fd` (`fd` must stay open until its completion is reaped).
-    fn sync(&mut self, token: u64, fd: RawFd);
+    /// Starts an fdatasync of `file` (which must stay open until its completion is reaped).
+    fn sync(&mut self, token: u64, file: &OpenFile);
 
     /// Submits what was queued and moves finished operations to `out`. With `wait`, blocks until at
     /// least one operation finished, the waker fired, or `wait` elapsed.

@@ -19,8 +19,9 @@
 //!
 //! Faults: [`PowerCut::cut`] (the disk is gone: every later write and fsync fails with EIO, until
 //! the power loss), the n-th fdatasync failing with EIO (Linux semantics: reported once, the dirty
-//! pages dropped, the file back to its durable bytes), the n-th write failing with ENOSPC, a full
-//! disk (every write fails with ENOSPC), and a slow disk (every write and fsync waits).
+//! pages dropped, the file back to its durable bytes), a full disk (every write fails with ENOSPC),
+//! and a slow disk (every write and fsync waits). (The simulation test, which also fails the n-th
+//! write, runs over the in-memory disk of `sim.rs` instead.)
 //!
 //! Memory: the model holds the durable bytes of overwritten sectors only (appends past the durable
 //! length cost a sector number each), so a log that never fsyncs and never preallocates costs little;
@@ -39,6 +40,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::pwrite::Pwrite;
 use super::sim::{SECTOR, countdown};
+use super::storage::OpenFile;
 use super::{Backend, Completion, IoBackendKind, Waker};
 
 /// One file as the model knows it.
@@ -57,7 +59,6 @@ struct DiskState {
     full: bool,
     latency: Duration,
     fail_sync_in: Option<u64>,
-    fail_write_in: Option<u64>,
 }
 
 /// The modelled disk of one broker, shared by the backends its log gets across restarts.
@@ -137,12 +138,6 @@ impl PowerCut {
     /// The `n`-th fdatasync from now fails (1: the next).
     pub(crate) fn fail_sync(&self, n: u64) {
         self.lock().fail_sync_in = Some(n.max(1));
-    }
-
-    /// The `n`-th write from now fails with ENOSPC.
-    #[cfg(test)]
-    pub(crate) fn fail_write(&self, n: u64) {
-        self.lock().fail_write_in = Some(n.max(1));
     }
 
     /// While `full`, every write fails with ENOSPC.
@@ -229,14 +224,15 @@ fn errno(e: i32) -> std::io::Error {
 }
 
 impl Backend for PowerCutBackend {
-    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+    unsafe fn write(&mut self, token: u64, file: &OpenFile, offset: u64, iov: &[libc::iovec]) {
+        let fd = file.raw_fd();
         self.wait_latency();
         let mut st = self.disk.lock();
         if st.cut {
             self.done.push(Completion { token, result: Err(errno(libc::EIO)) });
             return;
         }
-        if st.full || countdown(&mut st.fail_write_in) {
+        if st.full {
             self.done.push(Completion { token, result: Err(errno(libc::ENOSPC)) });
             return;
         }
@@ -244,10 +240,11 @@ impl Backend for PowerCutBackend {
         self.disk.note_write(&mut st, fd, offset, total);
         // The write runs under the lock, so that a power loss never sees half of it noted.
         // SAFETY: forwarded under the caller's guarantee (buffers valid until reaped).
-        unsafe { self.inner.write(token, fd, offset, iov) }
+        unsafe { self.inner.write(token, file, offset, iov) }
     }
 
-    fn sync(&mut self, token: u64, fd: RawFd) {
+    fn sync(&mut self, token: u64, file: &OpenFile) {
+        let fd = file.raw_fd();
         self.wait_latency();
         let mut st = self.disk.lock();
         if st.cut {
@@ -267,7 +264,7 @@ impl Backend for PowerCutBackend {
             self.done.push(Completion { token, result: Err(errno(libc::EIO)) });
             return;
         }
-        self.inner.sync(token, fd);
+        self.inner.sync(token, file);
         if let Some(path) = path {
             let shadow = st.files.entry(path).or_default();
             shadow.before.clear();
@@ -291,32 +288,32 @@ impl Backend for PowerCutBackend {
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::AsRawFd;
-
+    use super::super::storage::{FsStorage, Storage};
     use super::*;
 
-    fn write(b: &mut PowerCutBackend, file: &std::fs::File, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+    fn write(b: &mut PowerCutBackend, file: &OpenFile, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
         let iov = [libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() }];
-        // SAFETY: `bytes` outlives the call and the completion is reaped below, before it returns.
-        unsafe { b.write(1, file.as_raw_fd(), offset, &iov) };
+        // SAFETY: `bytes` and `file` outlive the call and the completion is reaped below, before it returns.
+        unsafe { b.write(1, file, offset, &iov) };
         let mut out = Vec::new();
         b.reap(None, &mut out);
         out.pop().expect("completed").result
     }
 
-    fn sync(b: &mut PowerCutBackend, file: &std::fs::File) -> std::io::Result<()> {
-        b.sync(2, file.as_raw_fd());
+    fn sync(b: &mut PowerCutBackend, file: &OpenFile) -> std::io::Result<()> {
+        b.sync(2, file);
         let mut out = Vec::new();
         b.reap(None, &mut out);
         out.pop().expect("completed").result
     }
 
-    fn setup() -> (tempfile::TempDir, Arc<PowerCut>, PowerCutBackend, std::fs::File, PathBuf) {
+    fn setup() -> (tempfile::TempDir, Arc<PowerCut>, PowerCutBackend, Arc<OpenFile>, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let disk = Arc::new(PowerCut::new(dir.path()));
         let b = PowerCutBackend::new(Arc::clone(&disk));
         let path = dir.path().join("00000000000000000000.log");
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::new());
+        let file = OpenFile::create(&storage, &path).unwrap();
         (dir, disk, b, file, path)
     }
 

@@ -4,6 +4,7 @@
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use super::storage::OpenFile;
 use super::{Backend, Completion, IoBackendKind, Waker};
 
 #[derive(Debug, Default)]
@@ -64,15 +65,22 @@ pub(crate) fn fdatasync(fd: RawFd) -> std::io::Result<()> {
     }
 }
 
+impl Pwrite {
+    /// [`Backend::sync`] of a bare descriptor (open until the completion is reaped).
+    pub(crate) fn sync_fd(&mut self, token: u64, fd: RawFd) {
+        self.done.push(Completion { token, result: fdatasync(fd) });
+    }
+}
+
 impl Backend for Pwrite {
-    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+    unsafe fn write(&mut self, token: u64, file: &OpenFile, offset: u64, iov: &[libc::iovec]) {
         // SAFETY: the caller keeps the buffers valid until this operation is reaped, which is later.
-        let result = unsafe { pwritev_all(fd, offset, iov) };
+        let result = unsafe { pwritev_all(file.raw_fd(), offset, iov) };
         self.done.push(Completion { token, result });
     }
 
-    fn sync(&mut self, token: u64, fd: RawFd) {
-        self.done.push(Completion { token, result: fdatasync(fd) });
+    fn sync(&mut self, token: u64, file: &OpenFile) {
+        self.sync_fd(token, file.raw_fd());
     }
 
     fn reap(&mut self, _wait: Option<(&Waker, Duration)>, out: &mut Vec<Completion>) {

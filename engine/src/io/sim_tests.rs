@@ -161,7 +161,7 @@ fn a_latency_spike_slows_the_operation_and_changes_nothing_else() {
 #[test]
 fn the_real_filesystem_answers_the_same_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let s = FsStorage::new(false);
+    let s = FsStorage::new();
     let sub = dir.path().join("t-0");
     s.create_dir_all(&sub).unwrap();
     let f = s.create(&sub.join("a.log")).unwrap();

@@ -3,27 +3,33 @@
 //! models the page cache, durability, power loss and disk faults.
 //!
 //! An open file is a [`FileHandle`]: a logical handle the storage owns, not a descriptor. The
-//! storage maps it to whatever it holds underneath (a real `File` today; a bounded LRU of
-//! descriptors can go beneath it later without the callers noticing).
+//! storage maps it to whatever it holds underneath (a real `File` on the real filesystem, an inode
+//! of the simulated disk). The log holds its open files as [`OpenFile`]s: a handle that closes
+//! itself when the last clone goes, so that a write or read in flight (which holds a clone) keeps
+//! the file open after the segment let it go. An [`OpenFile`] keeps its descriptor open for as
+//! long as it lives, so a bounded LRU of descriptors (issue 15) could only close files no
+//! [`OpenFile`] holds; bounding the active segments' descriptors means dropping a cold
+//! partition's [`OpenFile`] and opening it again on its next write.
 //!
-//! What goes through it today: each `LocalLog` opens its partitions over one `Arc<dyn Storage>`
-//! ([`FsStorage`]); through it the log creates and lists partition directories (recovery), deletes
-//! segment files (retention, truncation, recovery after a hole) and does every operation on the
-//! offset and time index files (create preallocated, load, write and trim on roll and close).
+//! Everything the log does to a file goes through it: each `LocalLog` opens its partitions over one
+//! `Arc<dyn Storage>`, and through it the log creates and lists partition directories, creates,
+//! opens (read-only for reads and for loading inactive segments; read-write or O_DIRECT for the
+//! active segment), preallocates, cuts, scans and reads segment files, deletes them, does every
+//! operation on the index files, and opens directories and rolled segments for their fsyncs.
 //!
-//! Not yet: the segment `.log` files themselves are still opened with `std::fs`, because the
-//! io_uring / pwrite / O_DIRECT [`super::Backend`] writes and fdatasyncs through their raw
-//! descriptors (the `Arc<File>` a write or read in flight holds keeps each one open); fallocate,
-//! ftruncate, the recovery scan and the readers go through those descriptors too, and the `sim`
-//! backend models durability over those real files (`powercut.rs`). So [`super::sim::SimDisk`] is
-//! not selectable for a log yet. The step left: segment files as handles (FsStorage exposing a
-//! handle's descriptor to the Backend, a Backend writing and syncing through
-//! [`Storage::write_at`] / [`Storage::sync_data`] for SimDisk).
+//! The I/O [`super::Backend`] writes and fdatasyncs [`OpenFile`]s. On the real filesystem the
+//! io_uring, pwrite and O_DIRECT backends use the descriptor behind the handle, looked up once when
+//! the file is opened and kept in the [`OpenFile`] ([`OpenFile::raw_fd`]): a write costs no lookup,
+//! lock or allocation more than it did on a bare descriptor. The `storage` backend
+//! (`io/through.rs`) writes and syncs through [`Storage::write_at`] / [`Storage::sync_data`]
+//! instead, so a log runs entirely over the simulated disk (the simulation test does:
+//! `log/sim_tests.rs`). The harness's `engine.io: sim` is the power-cut model over real files
+//! (`io/powercut.rs`), whose memory does not grow with the bytes written.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,23 +39,43 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct FileHandle(pub(crate) u64);
 
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads only (a read of a segment, loading an inactive one, an index file).
+    ReadOnly,
+    /// Reads and writes.
+    ReadWrite,
+    /// Block-aligned writes bypassing the page cache (O_DIRECT; direct_io's active segment).
+    DirectWrite,
+    /// A directory, opened for an fsync: [`Storage::sync_data`] through it makes its entries durable.
+    Directory,
+}
+
 /// Every file operation of a log. Paths are absolute or relative to the process's directory; each
 /// error is the OS's (or the simulated disk's) `io::Error`, which callers wrap with the path.
-#[allow(dead_code)] // sync_data, allocate, rename, sync_dir: for segment files (see the module docs)
 pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     /// Creates `dir` and its parents.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Creates `path` empty (truncating an existing file) and opens it for reading and writing.
     fn create(&self, path: &Path) -> io::Result<FileHandle>;
+    /// Opens an existing `path` (or directory) as `access` says.
+    fn open_as(&self, path: &Path, access: Access) -> io::Result<FileHandle>;
     /// Opens an existing `path` for reading and writing.
-    fn open(&self, path: &Path) -> io::Result<FileHandle>;
+    fn open(&self, path: &Path) -> io::Result<FileHandle> {
+        self.open_as(path, Access::ReadWrite)
+    }
+    /// The descriptor behind `file` on the real filesystem (valid until `file` is closed); `None` on
+    /// a simulated disk.
+    fn raw_fd(&self, file: FileHandle) -> Option<RawFd>;
     /// Forgets `file` (its bytes stay).
     fn close(&self, file: FileHandle);
     /// Writes `bufs` back to back at `offset` (pwritev), all of them or an error.
     fn write_at(&self, file: FileHandle, offset: u64, bufs: &[&[u8]]) -> io::Result<()>;
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
     fn read_at(&self, file: FileHandle, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
-    /// fdatasync: the file's bytes (and length) are durable when it returns Ok.
+    /// fdatasync: the file's bytes (and length) are durable when it returns Ok; through a
+    /// [`Access::Directory`] handle, the directory's entries.
     fn sync_data(&self, file: FileHandle) -> io::Result<()>;
     /// fallocate mode 0: reserves space and extends the length to at least `len`.
     fn allocate(&self, file: FileHandle, len: u64) -> io::Result<()>;
@@ -58,28 +84,111 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     /// The file's length.
     fn len(&self, file: FileHandle) -> io::Result<u64>;
     /// rename(2): atomic replacement of `to`.
+    #[allow(dead_code)] // the log renames nothing yet (Kafka's .deleted / .cleaned suffixes would)
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// unlink(2).
     fn remove(&self, path: &Path) -> io::Result<()>;
-    /// fsync of a directory: entries created, renamed or removed in it are durable when Ok.
+    /// fsync of a directory: entries created, renamed or removed in it are durable when Ok (the
+    /// log fsyncs directories through an [`Access::Directory`] handle, so that its backend runs it).
+    #[allow(dead_code)]
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Names of the entries of `dir`, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
 }
 
-/// The real filesystem: each handle is a `File` (opened with O_DIRECT when `direct`, for block
-/// aligned writes only).
+/// An open file of a storage, shared (`Arc<OpenFile>`) by its segment and the writes, reads and
+/// fsyncs in flight through it; the handle is closed when the last of them lets it go.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    storage: Arc<dyn Storage>,
+    handle: FileHandle,
+    /// [`Storage::raw_fd`] of the handle, looked up once at open (-1 on a simulated disk).
+    fd: RawFd,
+}
+
+impl OpenFile {
+    /// Opens `path` through `storage` as `access` says.
+    pub(crate) fn open(storage: &Arc<dyn Storage>, path: &Path, access: Access) -> io::Result<Arc<OpenFile>> {
+        let handle = storage.open_as(path, access)?;
+        Ok(Self::wrap(storage, handle))
+    }
+
+    /// Creates `path` empty through `storage`, open for reading and writing.
+    pub(crate) fn create(storage: &Arc<dyn Storage>, path: &Path) -> io::Result<Arc<OpenFile>> {
+        let handle = storage.create(path)?;
+        Ok(Self::wrap(storage, handle))
+    }
+
+    fn wrap(storage: &Arc<dyn Storage>, handle: FileHandle) -> Arc<OpenFile> {
+        let fd = storage.raw_fd(handle).unwrap_or(-1);
+        Arc::new(OpenFile { storage: Arc::clone(storage), handle, fd })
+    }
+
+    /// The storage's handle.
+    pub(crate) fn handle(&self) -> FileHandle {
+        self.handle
+    }
+
+    /// The storage the file belongs to.
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The descriptor for the descriptor-based backends (io_uring, pwrite), open while `self` lives;
+    /// -1 on a simulated disk, where a system call through it fails with EBADF.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset` (UnexpectedEof when the file ends first).
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let n = self.storage.read_at(self.handle, offset, buf)?;
+        if n < buf.len() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{n} of {} bytes", buf.len())));
+        }
+        Ok(())
+    }
+
+    /// The file's length.
+    pub(crate) fn len(&self) -> io::Result<u64> {
+        self.storage.len(self.handle)
+    }
+
+    /// ftruncate.
+    pub(crate) fn set_len(&self, len: u64) -> io::Result<()> {
+        self.storage.set_len(self.handle, len)
+    }
+
+    /// fallocate mode 0 to `len` bytes.
+    pub(crate) fn allocate(&self, len: u64) -> io::Result<()> {
+        self.storage.allocate(self.handle, len)
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.storage.close(self.handle);
+    }
+}
+
+/// The real filesystem: each handle is a `File`.
 #[derive(Debug, Default)]
 pub(crate) struct FsStorage {
-    direct: bool,
     files: Mutex<HashMap<u64, Arc<File>>>,
     next: AtomicU64,
 }
 
+/// Consumers read segments front to back: asks for the kernel's larger sequential readahead.
+/// Advice only; a filesystem that ignores it changes nothing.
+fn advise_sequential(file: &File) {
+    // SAFETY: posix_fadvise reads no memory of ours; the fd is open for the call's duration.
+    let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+}
+
 impl FsStorage {
-    /// A storage over the real filesystem; `direct` opens files with O_DIRECT.
-    pub(crate) fn new(direct: bool) -> Self {
-        FsStorage { direct, ..FsStorage::default() }
+    /// A storage over the real filesystem.
+    pub(crate) fn new() -> Self {
+        FsStorage::default()
     }
 
     fn insert(&self, file: File) -> FileHandle {
@@ -88,18 +197,11 @@ impl FsStorage {
         FileHandle(id)
     }
 
+    /// The open file behind `file` (EBADF for a closed handle). The clone keeps its descriptor open
+    /// for the caller's system call even if the handle is closed meanwhile.
     fn get(&self, file: FileHandle) -> io::Result<Arc<File>> {
         let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         files.get(&file.0).cloned().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
-    }
-
-    fn options(&self) -> OpenOptions {
-        let mut o = OpenOptions::new();
-        o.read(true).write(true);
-        if self.direct {
-            o.custom_flags(libc::O_DIRECT);
-        }
-        o
     }
 }
 
@@ -109,15 +211,32 @@ impl Storage for FsStorage {
     }
 
     fn create(&self, path: &Path) -> io::Result<FileHandle> {
-        Ok(self.insert(self.options().create(true).truncate(true).open(path)?))
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        advise_sequential(&file);
+        Ok(self.insert(file))
     }
 
-    fn open(&self, path: &Path) -> io::Result<FileHandle> {
-        Ok(self.insert(self.options().open(path)?))
+    fn open_as(&self, path: &Path, access: Access) -> io::Result<FileHandle> {
+        let mut o = OpenOptions::new();
+        match access {
+            Access::ReadOnly | Access::Directory => o.read(true),
+            Access::ReadWrite => o.read(true).write(true),
+            Access::DirectWrite => o.write(true).custom_flags(libc::O_DIRECT),
+        };
+        let file = o.open(path)?;
+        if matches!(access, Access::ReadOnly | Access::ReadWrite) {
+            advise_sequential(&file);
+        }
+        Ok(self.insert(file))
+    }
+
+    fn raw_fd(&self, file: FileHandle) -> Option<RawFd> {
+        self.get(file).ok().map(|f| f.as_raw_fd())
     }
 
     fn close(&self, file: FileHandle) {
-        self.files.lock().unwrap_or_else(|p| p.into_inner()).remove(&file.0);
+        let closed = self.files.lock().unwrap_or_else(|p| p.into_inner()).remove(&file.0);
+        drop(closed); // close(2) outside the lock
     }
 
     fn write_at(&self, file: FileHandle, offset: u64, bufs: &[&[u8]]) -> io::Result<()> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use io_uring::{IoUring, opcode, squeue, types};
 
 use super::pwrite::pwritev_all;
+use super::storage::OpenFile;
 use super::{Backend, Completion, IoBackendKind, Waker};
 
 /// Submission queue entries. Completion queue is twice this; more than this many operations in
@@ -140,15 +141,17 @@ impl Uring {
 }
 
 impl Backend for Uring {
-    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+    unsafe fn write(&mut self, token: u64, file: &OpenFile, offset: u64, iov: &[libc::iovec]) {
+        let fd = file.raw_fd();
         let entry =
             opcode::Writev::new(types::Fd(fd), iov.as_ptr(), iov.len() as u32).offset(offset).build().user_data(token);
         self.writes.insert(token, WriteInFlight { fd, offset, iov: iov.as_ptr(), iov_len: iov.len() });
         self.push(&entry);
     }
 
-    fn sync(&mut self, token: u64, fd: RawFd) {
-        let entry = opcode::Fsync::new(types::Fd(fd)).flags(types::FsyncFlags::DATASYNC).build().user_data(token);
+    fn sync(&mut self, token: u64, file: &OpenFile) {
+        let entry =
+            opcode::Fsync::new(types::Fd(file.raw_fd())).flags(types::FsyncFlags::DATASYNC).build().user_data(token);
         self.syncs += 1;
         self.push(&entry);
     }

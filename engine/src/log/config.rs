@@ -43,6 +43,43 @@ pub struct LogConfig {
     /// `unclean.leader.election.enable` (false): when no in-sync replica is alive to lead, an
     /// out-of-sync one may (records it lacks are lost); otherwise the partition waits.
     pub unclean_leader_election_enable: bool,
+    /// Bugs the simulation test plants to show it catches them (tests only).
+    #[cfg(test)]
+    pub(crate) planted: Planted,
+}
+
+/// A bug planted in the log (tests only): `log::sim_tests` shows that its seeds catch each one.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Planted {
+    /// fdatasyncs report success without running (planted in the test's backend,
+    /// `io::through::Through::skip_syncs`).
+    pub skip_fsync: bool,
+    /// Recovery keeps batches whose CRC does not match.
+    pub skip_recovery_crc: bool,
+    /// A batch whose append makes a flush due is acknowledged (and readable) before its fsync.
+    pub ack_before_sync: bool,
+}
+
+impl LogConfig {
+    /// Whether recovery checks each batch's CRC: always, unless a test planted the bug.
+    pub(crate) fn recovery_checks_crc(&self) -> bool {
+        #[cfg(test)]
+        if self.planted.skip_recovery_crc {
+            return false;
+        }
+        true
+    }
+
+    /// Whether a batch whose flush is due is acknowledged before its fsync: never, unless a test
+    /// planted the bug.
+    pub(crate) fn planted_ack_before_sync(&self) -> bool {
+        #[cfg(test)]
+        if self.planted.ack_before_sync {
+            return true;
+        }
+        false
+    }
 }
 
 impl Default for LogConfig {
@@ -64,6 +101,8 @@ impl Default for LogConfig {
             min_insync_replicas: 1,
             replica_lag_time_max_ms: 30_000,
             unclean_leader_election_enable: false,
+            #[cfg(test)]
+            planted: Planted::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::io::storage::{FileHandle, Storage};
+use crate::io::storage::{Access, FileHandle, Storage};
 
 /// Bytes per offset index entry.
 pub(crate) const OFFSET_ENTRY: usize = 8;
@@ -111,7 +111,7 @@ impl<E: Entry> Index<E> {
     /// whole number of entries. The entries are not validated here: the caller's sanity check decides
     /// whether to rebuild.
     pub(crate) fn load(storage: &Arc<dyn Storage>, path: &Path, max_bytes: u32) -> Result<Option<Self>> {
-        let file = match storage.open(path) {
+        let file = match storage.open_as(path, Access::ReadOnly) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("open index", path, e)),

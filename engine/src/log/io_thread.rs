@@ -70,6 +70,9 @@ pub(crate) struct IoThread {
     pub notify: Arc<super::notify::DataNotify>,
     /// The log directory's health: the first storage error takes it offline.
     pub health: Arc<LogDirHealth>,
+    /// A bug the simulation test plants (`LogConfig::planted`; false outside tests): a batch whose
+    /// flush is due is acknowledged, and readable, before its fsync.
+    pub ack_before_sync: bool,
 }
 
 /// Wall-clock milliseconds.

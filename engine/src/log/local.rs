@@ -15,7 +15,7 @@ use super::offline::LogDirHealth;
 use super::partition::PartitionLog;
 use super::{AppendCallback, Counters, FetchData, IoStats, LogConfig};
 use crate::error::{Error, Result};
-use crate::io::storage::{FsStorage, Storage};
+use crate::io::storage::Storage;
 use crate::io::{Backend, IoBackendKind, Waker};
 
 /// One broker's copy of a topic: its partitions' logs and the I/O thread that writes them.
@@ -37,7 +37,7 @@ pub(crate) struct LocalLog {
     health: Arc<LogDirHealth>,
     config: LogConfig,
     notify: Arc<DataNotify>,
-    /// Where the partitions' files live: the real filesystem.
+    /// Where the partitions' files live: the real filesystem, or a simulated disk (tests).
     storage: Arc<dyn Storage>,
 }
 
@@ -68,6 +68,7 @@ fn spawn_io(parts: IoParts<'_>, backend: Box<dyn Backend>) -> Result<JoinHandle<
         retention_check: Duration::from_millis(parts.config.log_retention_check_interval_ms.max(1)),
         direct: parts.config.direct_io && kind != IoBackendKind::Discard,
         health: Arc::clone(parts.health),
+        ack_before_sync: parts.config.planted_ack_before_sync(),
     };
     std::thread::Builder::new()
         .name(format!("kbench-log-{}", parts.topic))
@@ -99,14 +100,15 @@ impl std::fmt::Debug for IoThread {
 }
 
 impl LocalLog {
-    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir`, written
-    /// through `backend`; `notify` is bumped whenever a write makes data readable.
+    /// Opens (creating or recovering) `partitions` partitions of `topic` under `data_dir` on
+    /// `storage`, written through `backend`; `notify` is bumped whenever a write makes data readable.
     pub(crate) fn open(
         data_dir: &Path,
         topic: &str,
         partitions: u32,
         config: LogConfig,
         notify: Arc<DataNotify>,
+        storage: Arc<dyn Storage>,
         backend: Box<dyn Backend>,
     ) -> Result<LocalLog> {
         if partitions == 0 {
@@ -121,7 +123,6 @@ impl LocalLog {
                 "segment.bytes must be at least 1024 and index.interval.bytes at least 1",
             ));
         }
-        let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(false));
         let logs: Vec<Mutex<PartitionLog>> =
             open_partitions(&storage, data_dir, topic, partitions, &config)?.into_iter().map(Mutex::new).collect();
         let partitions_arc: Arc<[Mutex<PartitionLog>]> = logs.into();

@@ -31,6 +31,8 @@ mod reader_tests;
 mod recovery;
 mod replication;
 mod retention;
+#[cfg(test)]
+mod seam_tests;
 mod segment;
 #[cfg(test)]
 mod sim_tests;
@@ -49,6 +51,7 @@ use replication::Replication;
 
 use crate::error::{Error, Result};
 use crate::io::IoBackendKind;
+use crate::io::storage::{FsStorage, Storage};
 
 /// Called once per appended batch on the I/O thread with the outcome and the batch's buffer back.
 pub type AppendCallback = Box<dyn FnOnce(Result<AppendOutcome>, Vec<u8>) + Send>;
@@ -132,6 +135,20 @@ impl TopicLog {
         config: LogConfig,
         backend: &dyn Fn(u32) -> Box<dyn crate::io::Backend>,
     ) -> Result<TopicLog> {
+        let fs = |_: u32| -> Arc<dyn Storage> { Arc::new(FsStorage::new()) };
+        Self::open_on(data_dir, topic, partitions, config, &fs, backend)
+    }
+
+    /// [`TopicLog::open_with_backends`] with each broker's files on `storage(broker)` (the
+    /// simulation test's in-memory disk).
+    pub(crate) fn open_on(
+        data_dir: &Path,
+        topic: &str,
+        partitions: u32,
+        config: LogConfig,
+        storage: &dyn Fn(u32) -> Arc<dyn Storage>,
+        backend: &dyn Fn(u32) -> Box<dyn crate::io::Backend>,
+    ) -> Result<TopicLog> {
         let rf = config.replication_factor;
         if rf == 0 {
             return Err(Error::config("replication.factor", "must be at least 1"));
@@ -142,7 +159,8 @@ impl TopicLog {
         descriptors::check_fits(topic, partitions, rf)?;
         let notify = Arc::new(DataNotify::default());
         if rf == 1 {
-            let local = LocalLog::open(data_dir, topic, partitions, config, Arc::clone(&notify), backend(0))?;
+            let local =
+                LocalLog::open(data_dir, topic, partitions, config, Arc::clone(&notify), storage(0), backend(0))?;
             return Ok(TopicLog {
                 replicas: vec![Arc::new(local)],
                 replication: None,
@@ -155,7 +173,8 @@ impl TopicLog {
         let replicas = (0..rf)
             .map(|b| {
                 let dir = data_dir.join(format!("broker-{b}"));
-                LocalLog::open(&dir, topic, partitions, config.clone(), Arc::clone(&writes), backend(b)).map(Arc::new)
+                LocalLog::open(&dir, topic, partitions, config.clone(), Arc::clone(&writes), storage(b), backend(b))
+                    .map(Arc::new)
             })
             .collect::<Result<Vec<_>>>()?;
         let replication = Replication::start(

@@ -7,8 +7,7 @@
 //! the directory offline instead of undoing anything (`offline.rs`). Opening lives in
 //! `recovery.rs`, reading in `reader.rs`, retention in `retention.rs`.
 
-use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::config::LogConfig;
@@ -16,7 +15,7 @@ use super::producer_state::{ProducerState, SequenceCheck};
 use super::segment::Segment;
 use crate::error::{Error, Result};
 use crate::io::IoBackendKind;
-use crate::io::storage::Storage;
+use crate::io::storage::{Access, OpenFile, Storage};
 use crate::record::{
     BatchHeader, TimestampType, compute_crc, finish_crc, offsets, set_base_offset, set_partition_leader_epoch,
 };
@@ -24,8 +23,8 @@ use crate::record::{
 /// A batch placed in the log but not yet written.
 #[derive(Debug)]
 pub(crate) struct Placed {
-    /// The handle to write through (O_DIRECT when direct_io is on).
-    pub file: Arc<File>,
+    /// The file to write through (O_DIRECT when direct_io is on).
+    pub file: Arc<OpenFile>,
     pub path: PathBuf,
     pub segment_base: i64,
     pub position: u64,
@@ -35,21 +34,34 @@ pub(crate) struct Placed {
 }
 
 /// A file an fsync must cover, with its path for the error if the fsync fails. `file` is the
-/// handle of the segment being written; without one (the directory, a segment rolled since) the
-/// I/O thread opens `path` for the fsync and closes it after, so that no descriptor is held for
-/// it meanwhile (an fdatasync through any descriptor of a file covers every write to it).
+/// open file of the segment being written; without one (the directory, a segment rolled since)
+/// the I/O thread opens `path` through the log's storage for the fsync and closes it after, so that
+/// no descriptor is held for it meanwhile (an fdatasync through any descriptor of a file covers
+/// every write to it).
 #[derive(Debug)]
 pub(crate) struct SyncTarget {
-    pub file: Option<Arc<File>>,
+    pub file: Option<Arc<OpenFile>>,
     pub path: PathBuf,
+    storage: Arc<dyn Storage>,
+    /// `path` is the partition's directory: its fsync makes new entries durable.
+    dir: bool,
 }
 
 impl SyncTarget {
-    /// The descriptor to fsync through: the held one, else `path` opened read-only.
-    pub(crate) fn open(&self) -> Result<Arc<File>> {
+    /// A segment file to fsync, through `file` if held.
+    pub(crate) fn file(storage: &Arc<dyn Storage>, file: Option<Arc<OpenFile>>, path: &Path) -> Self {
+        SyncTarget { file, path: path.to_path_buf(), storage: Arc::clone(storage), dir: false }
+    }
+
+    /// What to fsync through: the held file, else `path` opened read-only (a directory, as one).
+    pub(crate) fn open(&self) -> Result<Arc<OpenFile>> {
         match &self.file {
             Some(f) => Ok(Arc::clone(f)),
-            None => File::open(&self.path).map(Arc::new).map_err(|e| Error::io("open for fdatasync", &self.path, e)),
+            None => {
+                let access = if self.dir { Access::Directory } else { Access::ReadOnly };
+                OpenFile::open(&self.storage, &self.path, access)
+                    .map_err(|e| Error::io("open for fdatasync", &self.path, e))
+            }
         }
     }
 }
@@ -294,7 +306,7 @@ impl PartitionLog {
         if !pending {
             // A write to a segment rolled since holds no descriptor for its fsync.
             let file = active.then(|| Arc::clone(&placed.file));
-            self.unsynced.push(SyncTarget { file, path: placed.path.clone() });
+            self.unsynced.push(SyncTarget::file(&self.storage, file, &placed.path));
         }
         Ok(())
     }
@@ -311,7 +323,12 @@ impl PartitionLog {
         let mut files = std::mem::take(&mut self.unsynced);
         if self.dir_unsynced {
             self.dir_unsynced = false;
-            files.push(SyncTarget { file: None, path: self.dir.clone() });
+            files.push(SyncTarget {
+                file: None,
+                path: self.dir.clone(),
+                storage: Arc::clone(&self.storage),
+                dir: true,
+            });
         }
         files
     }

@@ -14,9 +14,6 @@
 //! when the segment rolls or the log closes.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +23,7 @@ use slab::Slab;
 use super::AppendCallback;
 use super::partition::Placed;
 use crate::error::{Error, Result};
+use crate::io::storage::{Access, OpenFile};
 use crate::io::{ALIGN, AlignedBuf, Backend};
 
 /// Most buffers in one vectored write (the kernel's UIO_MAXIOV).
@@ -51,7 +49,7 @@ pub(crate) struct WriteOp {
     /// The segment file's path, for the error if the write fails.
     pub path: Arc<Path>,
     iov: Vec<libc::iovec>,
-    _file: Arc<File>,
+    file: Arc<OpenFile>,
     buf: Option<Arc<AlignedBuf>>,
 }
 
@@ -71,7 +69,7 @@ struct OpSlot {
 /// O_DIRECT staging for one segment: `buf[0]` is at block-aligned `file_pos`.
 struct Stage {
     buf: AlignedBuf,
-    file: Arc<File>,
+    file: Arc<OpenFile>,
     path: Arc<Path>,
     segment_base: i64,
     file_pos: u64,
@@ -150,7 +148,9 @@ impl Pipe {
             let mut buf = AlignedBuf::new(DIRECT_CHUNK.max(prefix + batch.len()));
             if prefix > 0 {
                 let mut head = vec![0u8; prefix];
-                let reader = File::open(&placed.path).map_err(|e| Error::io("open segment", &placed.path, e))?;
+                // The write file is O_DIRECT and write-only: the block is read through its own file.
+                let reader = OpenFile::open(placed.file.storage(), &placed.path, Access::ReadOnly)
+                    .map_err(|e| Error::io("open segment", &placed.path, e))?;
                 reader.read_exact_at(&mut head, file_pos).map_err(|e| Error::io("read segment", &placed.path, e))?;
                 buf.extend(&head);
             }
@@ -243,18 +243,17 @@ impl Pipe {
             }
             let seq_end = self.entries[i - 1].seq_end;
             self.unsubmitted = i;
-            let fd = file.as_raw_fd();
             writes += 1;
             bytes += end - position;
-            let key = ops.insert(WriteOp { partition, path, iov, _file: file, buf: None });
+            let key = ops.insert(WriteOp { partition, path, iov, file, buf: None });
             let token = key as u64;
             let op = &ops[key];
             // SAFETY: the iovecs point into `Entry::batch` buffers, which stay in `self.entries`
             // unmodified until the frontier passes this write, i.e. after its completion is reaped.
-            // The iovec array is `op.iov`'s heap buffer and the fd is `op._file`'s: the op stays in
-            // `ops` until the completion is reaped (the slab may move the `WriteOp` when it grows,
-            // never the `Vec`'s buffer or the file).
-            unsafe { backend.write(token, fd, position, &op.iov) };
+            // The iovec array is `op.iov`'s heap buffer and the file is `op.file`'s, kept open by
+            // that Arc: the op stays in `ops` until the completion is reaped (the slab may move the
+            // `WriteOp` when it grows, never the `Vec`'s buffer or the `OpenFile`).
+            unsafe { backend.write(token, &op.file, position, &op.iov) };
             self.ops.push_back(OpSlot { token, seq_end, result: None });
         }
         (writes, bytes)
@@ -293,23 +292,22 @@ impl Pipe {
                 let chunk_end = (at + DIRECT_CHUNK).min(padded.len());
                 let iov =
                     vec![libc::iovec { iov_base: padded[at..].as_ptr() as *mut libc::c_void, iov_len: chunk_end - at }];
-                let fd = stage.file.as_raw_fd();
                 writes += 1;
                 bytes += (chunk_end - at) as u64;
                 let key = ops.insert(WriteOp {
                     partition,
                     path: Arc::clone(&stage.path),
                     iov,
-                    _file: Arc::clone(&stage.file),
+                    file: Arc::clone(&stage.file),
                     buf: Some(Arc::clone(&buf)),
                 });
                 let token = key as u64;
                 let op = &ops[key];
                 // SAFETY: the iovec points into `buf`, an aligned buffer kept alive by `op.buf` (and
                 // never written again) until this write's completion is reaped, as the iovec array
-                // (`op.iov`'s heap buffer) and the fd (`op._file`) are: the op stays in `ops` until
-                // then (the slab may move the `WriteOp`, never those).
-                unsafe { backend.write(token, fd, stage.file_pos + at as u64, &op.iov) };
+                // (`op.iov`'s heap buffer) and the file (`op.file`'s Arc) are: the op stays in `ops`
+                // until then (the slab may move the `WriteOp`, never those).
+                unsafe { backend.write(token, &op.file, stage.file_pos + at as u64, &op.iov) };
                 let seq_end = stage.seq_at_buf + chunk_end.min(send) as u64;
                 self.ops.push_back(OpSlot { token, seq_end, result: None });
                 last_token = token;

@@ -18,8 +18,6 @@
 //! and the directory is offline until the reopened log is in place; a read checks the directory is
 //! online after taking each view, so no read is served from files being rewritten.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +27,7 @@ use super::partition::PartitionLog;
 use super::recovery::scan;
 use super::segment::{find_position, open_reader};
 use crate::error::{Error, Result};
+use crate::io::storage::{OpenFile, Storage};
 use crate::record::{BatchHeader, RECORD_BATCH_OVERHEAD};
 
 /// Reads started again after the partition changed under them before one gives up (each retry
@@ -48,9 +47,11 @@ pub(crate) fn next_generation() -> u64 {
 pub(crate) struct SegmentView {
     base_offset: i64,
     path: PathBuf,
-    /// The segment's own handle (its Arc keeps the descriptor open for this read); `None`: open
-    /// `path` for the read.
-    file: Option<Arc<File>>,
+    /// The log's storage, to open `path` through when `file` is `None`.
+    storage: Arc<dyn Storage>,
+    /// The segment's own file (its Arc keeps it open for this read); `None`: open `path`
+    /// read-only for the read.
+    file: Option<Arc<OpenFile>>,
     /// Bytes written (batches below it are whole and never change in this generation).
     size: u64,
     /// The offset looked for here: the read's, or the segment's base offset when it starts later.
@@ -95,6 +96,7 @@ impl SegmentView {
         SegmentView {
             base_offset: segment.base_offset,
             path: segment.path.clone(),
+            storage: Arc::clone(segment.storage()),
             file: segment.read_handle(),
             size: segment.size,
             target,
@@ -103,10 +105,10 @@ impl SegmentView {
         }
     }
 
-    fn open(&self) -> Result<Arc<File>> {
+    fn open(&self) -> Result<Arc<OpenFile>> {
         match &self.file {
             Some(f) => Ok(Arc::clone(f)),
-            None => open_reader(&self.path).map(Arc::new),
+            None => open_reader(&self.storage, &self.path),
         }
     }
 

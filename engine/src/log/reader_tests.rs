@@ -34,7 +34,8 @@ fn batch(value: &str) -> Vec<u8> {
 fn open(dir: &Path, config: LogConfig) -> Arc<LocalLog> {
     let config = LogConfig { io: IoBackendKind::Pwrite, ..config };
     let backend = crate::io::backend(IoBackendKind::Pwrite, None);
-    Arc::new(LocalLog::open(dir, "t", 1, config, Arc::new(DataNotify::default()), backend).expect("open"))
+    let storage = Arc::new(crate::io::storage::FsStorage::new());
+    Arc::new(LocalLog::open(dir, "t", 1, config, Arc::new(DataNotify::default()), storage, backend).expect("open"))
 }
 
 fn append(log: &LocalLog, value: &str) -> Receiver<Result<AppendOutcome>> {

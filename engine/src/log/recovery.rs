@@ -9,8 +9,6 @@
 //! invalid batch, both indexes rebuilt. After a cut every later segment is deleted: they would follow
 //! a hole (Kafka does the same).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,9 +16,9 @@ use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use super::partition::PartitionLog;
 use super::producer_state::ProducerState;
-use super::segment::{Segment, file_name, open_read_write};
+use super::segment::{Segment, file_name, open_read_write, open_reader};
 use crate::error::{Error, Result};
-use crate::io::storage::Storage;
+use crate::io::storage::{OpenFile, Storage};
 use crate::record::{BatchHeader, RECORD_BATCH_OVERHEAD, compute_crc};
 
 /// A batch found by scanning a segment file.
@@ -33,10 +31,22 @@ pub(crate) struct ScannedBatch {
 /// Walks the batches of `file` from `from` up to `limit` bytes, validating size, magic and CRC, and
 /// returns them with the end of the last valid one. Stops at the first partial or invalid batch.
 pub(crate) fn scan(
-    file: &File,
+    file: &OpenFile,
     path: &Path,
     from: u64,
     limit: u64,
+) -> Result<(Vec<ScannedBatch>, u64, Option<String>)> {
+    scan_checked(file, path, from, limit, true)
+}
+
+/// [`scan`], checking each batch's CRC only when `check_crc` (always, but for a bug the simulation
+/// test plants: see [`LogConfig::recovery_checks_crc`]).
+fn scan_checked(
+    file: &OpenFile,
+    path: &Path,
+    from: u64,
+    limit: u64,
+    check_crc: bool,
 ) -> Result<(Vec<ScannedBatch>, u64, Option<String>)> {
     let mut batches = Vec::new();
     let mut pos = from;
@@ -59,7 +69,7 @@ pub(crate) fn scan(
         body.resize(size as usize, 0);
         file.read_exact_at(&mut body, pos).map_err(|e| Error::io("read segment", path, e))?;
         let computed = compute_crc(&body);
-        if computed != parsed.crc {
+        if check_crc && computed != parsed.crc {
             return Ok((
                 batches,
                 pos,
@@ -73,10 +83,10 @@ pub(crate) fn scan(
     Ok((batches, pos, tail))
 }
 
-/// Opens a segment file for reading and writing, with its length.
-fn open_log_file(path: &Path) -> Result<(File, u64)> {
-    let file = open_read_write(path)?;
-    let len = file.metadata().map_err(|e| Error::io("stat segment", path, e))?.len();
+/// Opens a segment file read-only, with its length.
+fn open_log_file(storage: &Arc<dyn Storage>, path: &Path) -> Result<(Arc<OpenFile>, u64)> {
+    let file = open_reader(storage, path)?;
+    let len = file.len().map_err(|e| Error::io("stat segment", path, e))?;
     Ok((file, len))
 }
 
@@ -91,16 +101,19 @@ impl Segment {
         now_ms: i64,
     ) -> Result<(Self, Vec<ScannedBatch>, Option<String>)> {
         let path = dir.join(file_name(base_offset, "log"));
-        let (file, len) = open_log_file(&path)?;
-        let (batches, valid_end, problem) = scan(&file, &path, 0, len)?;
+        let (file, len) = open_log_file(storage, &path)?;
+        let (batches, valid_end, problem) = scan_checked(&file, &path, 0, len, config.recovery_checks_crc())?;
+        drop(file);
         if valid_end < len {
+            // Only a cut needs the file writable.
+            let file = open_read_write(storage, &path)?;
             file.set_len(valid_end).map_err(|e| Error::io("truncate segment", &path, e))?;
         }
         let offset_index =
             Index::create(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes)?;
         let time_index =
             Index::create(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes)?;
-        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
+        let mut segment = Self::with(storage, path, base_offset, offset_index, time_index, now_ms);
         for b in &batches {
             segment.record_append(b.position, &b.header, config.index_interval_bytes);
         }
@@ -122,7 +135,7 @@ impl Segment {
         now_ms: i64,
     ) -> Result<Option<Self>> {
         let path = dir.join(file_name(base_offset, "log"));
-        let (file, len) = open_log_file(&path)?;
+        let (file, len) = open_log_file(storage, &path)?;
         let index_path = dir.join(file_name(base_offset, "index"));
         let time_path = dir.join(file_name(base_offset, "timeindex"));
         let (Some(offset_index), Some(time_index)) = (
@@ -134,11 +147,12 @@ impl Segment {
         if !sane(offset_index.entries(), time_index.entries(), len, next_base - base_offset) {
             return Ok(None);
         }
-        let (tail, end, problem) = scan(&file, &path, 0, len)?;
+        let (tail, end, problem) = scan_checked(&file, &path, 0, len, config.recovery_checks_crc())?;
+        drop(file);
         if problem.is_some() || end != len || tail.last().map(|b| b.header.last_offset() + 1) != Some(next_base) {
             return Ok(None);
         }
-        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
+        let mut segment = Self::with(storage, path, base_offset, offset_index, time_index, now_ms);
         segment.size = len;
         segment.reserved = len;
         segment.next_offset = next_base;

@@ -1,22 +1,20 @@
 //! One segment: `<base offset>.log` with its `.index` and `.timeindex`.
 //!
-//! Descriptors: only the active segment holds one, for its writes (the O_DIRECT handle when
-//! direct_io is on, else the read-write one); index files hold none (see `index.rs`). Reads of a
-//! segment without a handle (an inactive one, or the active one under direct_io) open the file for
-//! the read and close it after ([`open_reader`]). A write still in flight, and a read running
-//! without the partition's lock (`reader.rs`), keep their own `Arc` of the handle, so dropping the
-//! segment's never closes a descriptor the kernel is writing or reading through.
+//! Every file operation goes through the log's [`Storage`] (`io/storage.rs`). Descriptors: only
+//! the active segment holds an open file, for its writes (the O_DIRECT one when direct_io is on,
+//! else the read-write one); index files hold none (see `index.rs`). Reads of a segment without an
+//! open file (an inactive one, or the active one under direct_io) open it read-only for the read
+//! and close it after ([`open_reader`]). A write still in flight, and a read running without the
+//! partition's lock (`reader.rs`), keep their own `Arc` of the [`OpenFile`], so dropping the
+//! segment's never closes a file the kernel is writing or reading through.
 
-use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::config::LogConfig;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use crate::error::{Error, Result};
-use crate::io::storage::Storage;
+use crate::io::storage::{Access, OpenFile, Storage};
 use crate::record::{BatchHeader, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD};
 
 /// Kafka's file name for a segment file: the base offset, 20 digits, zero padded.
@@ -27,14 +25,14 @@ pub(crate) fn file_name(base_offset: i64, extension: &str) -> String {
 /// A segment of a partition's log.
 #[derive(Debug)]
 pub(crate) struct Segment {
-    /// The log's storage (index files, deletion).
+    /// The log's storage (every file operation).
     storage: Arc<dyn Storage>,
     pub base_offset: i64,
     pub path: PathBuf,
-    /// The read-write handle: held by the active segment without direct_io, and during opening.
-    file: Option<Arc<File>>,
-    /// The O_DIRECT write handle of the active segment when `direct_io` is on.
-    direct: Option<Arc<File>>,
+    /// The read-write file: held by the active segment without direct_io.
+    file: Option<Arc<OpenFile>>,
+    /// The O_DIRECT write-only file of the active segment when `direct_io` is on.
+    direct: Option<Arc<OpenFile>>,
     /// Bytes written and readable.
     pub size: u64,
     /// Bytes handed to the I/O thread's pipeline (>= size while writes are in flight).
@@ -51,24 +49,13 @@ pub(crate) struct Segment {
 }
 
 /// Opens an existing segment file for reading and writing.
-pub(crate) fn open_read_write(path: &Path) -> Result<File> {
-    OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io("open segment", path, e))
-}
-
-/// Consumers read segments front to back: asks for the kernel's larger sequential readahead.
-/// Advice only; a filesystem that ignores it changes nothing.
-fn advise_sequential(file: &File) {
-    // SAFETY: posix_fadvise reads no memory of ours; the fd is open for the call's duration.
-    let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+pub(crate) fn open_read_write(storage: &Arc<dyn Storage>, path: &Path) -> Result<Arc<OpenFile>> {
+    OpenFile::open(storage, path, Access::ReadWrite).map_err(|e| Error::io("open segment", path, e))
 }
 
 /// Opens `path` for O_DIRECT writes.
-pub(crate) fn open_direct(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
+fn open_direct(storage: &Arc<dyn Storage>, path: &Path) -> Result<Arc<OpenFile>> {
+    OpenFile::open(storage, path, Access::DirectWrite)
         .map_err(|e| Error::io("open segment with O_DIRECT (direct_io)", path, e))
 }
 
@@ -82,13 +69,7 @@ impl Segment {
         now_ms: i64,
     ) -> Result<Self> {
         let path = dir.join(file_name(base_offset, "log"));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| Error::io("create segment", &path, e))?;
+        let file = OpenFile::create(storage, &path).map_err(|e| Error::io("create segment", &path, e))?;
         if config.preallocate {
             preallocate(&file, &path, config.segment_bytes)?;
         }
@@ -96,27 +77,29 @@ impl Segment {
         let offset_index = Index::lazy(storage, &dir.join(file_name(base_offset, "index")), config.segment_index_bytes);
         let time_index =
             Index::lazy(storage, &dir.join(file_name(base_offset, "timeindex")), config.segment_index_bytes);
-        let mut segment = Self::with(storage, file, path, base_offset, offset_index, time_index, now_ms);
+        let mut segment = Self::with(storage, path, base_offset, offset_index, time_index, now_ms);
+        // The created file is read-write: the active segment keeps it without direct_io.
+        if !config.direct_io {
+            segment.file = Some(file);
+        }
         segment.activate(config)?;
         Ok(segment)
     }
 
-    /// A segment over an open `.log` and its indexes, with no batches accounted yet. It keeps the
-    /// handle until [`Segment::activate`] or [`Segment::deactivate`].
+    /// A segment over a `.log` file and its indexes, with no batches accounted yet and no file held
+    /// ([`Segment::activate`] opens the one writes go through).
     pub(super) fn with(
         storage: &Arc<dyn Storage>,
-        file: File,
         path: PathBuf,
         base_offset: i64,
         offset_index: Index<OffsetEntry>,
         time_index: Index<TimeEntry>,
         now_ms: i64,
     ) -> Self {
-        advise_sequential(&file);
         Segment {
             storage: Arc::clone(storage),
             base_offset,
-            file: Some(Arc::new(file)),
+            file: None,
             direct: None,
             size: 0,
             reserved: 0,
@@ -135,10 +118,10 @@ impl Segment {
     /// buffered one (one descriptor per active segment either way).
     pub(super) fn activate(&mut self, config: &LogConfig) -> Result<()> {
         if config.direct_io && self.direct.is_none() {
-            self.direct = Some(Arc::new(open_direct(&self.path)?));
+            self.direct = Some(open_direct(&self.storage, &self.path)?);
             self.file = None;
         } else if !config.direct_io && self.file.is_none() {
-            self.file = Some(Arc::new(open_read_write(&self.path)?));
+            self.file = Some(open_read_write(&self.storage, &self.path)?);
         }
         Ok(())
     }
@@ -153,22 +136,27 @@ impl Segment {
         Ok(())
     }
 
-    /// The handle writes go through (the active segment's).
-    pub(crate) fn write_file(&self) -> &Arc<File> {
+    /// The file writes go through (the active segment's).
+    pub(crate) fn write_file(&self) -> &Arc<OpenFile> {
         self.direct.as_ref().or(self.file.as_ref()).expect("the active segment holds a write handle")
     }
 
-    /// A handle to read through: the segment's own, else the file opened read-only for this read.
-    pub(crate) fn reader(&self) -> Result<Arc<File>> {
+    /// A file to read through: the segment's own, else the file opened read-only for this read.
+    pub(crate) fn reader(&self) -> Result<Arc<OpenFile>> {
         match self.read_handle() {
             Some(f) => Ok(f),
-            None => open_reader(&self.path).map(Arc::new),
+            None => open_reader(&self.storage, &self.path),
         }
     }
 
-    /// The buffered handle the segment holds (the active one without direct_io), if any.
-    pub(crate) fn read_handle(&self) -> Option<Arc<File>> {
+    /// The buffered file the segment holds (the active one without direct_io), if any.
+    pub(crate) fn read_handle(&self) -> Option<Arc<OpenFile>> {
         self.file.clone()
+    }
+
+    /// The log's storage.
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
     /// Where to start scanning for the batch holding `offset`: the sparse offset index's position
@@ -178,18 +166,22 @@ impl Segment {
         u64::from(self.offset_index.lookup(relative)).min(self.size)
     }
 
-    /// ftruncate of the segment file to `len` bytes, through a handle it holds or by opening it.
+    /// ftruncate of the segment file to `len` bytes, through a file it holds or by opening it.
     pub(crate) fn truncate_file(&self, len: u64, operation: &'static str) -> Result<()> {
         let file = match self.file.as_ref().or(self.direct.as_ref()) {
             Some(f) => Arc::clone(f),
-            None => Arc::new(open_read_write(&self.path)?),
+            None => open_read_write(&self.storage, &self.path)?,
         };
         file.set_len(len).map_err(|e| Error::io(operation, &self.path, e))
     }
 
     /// The segment file's length on disk (preallocation and O_DIRECT padding included).
     pub(crate) fn file_len(&self) -> Result<u64> {
-        std::fs::metadata(&self.path).map(|m| m.len()).map_err(|e| Error::io("stat segment", &self.path, e))
+        let file = match self.file.as_ref().or(self.direct.as_ref()) {
+            Some(f) => Arc::clone(f),
+            None => open_reader(&self.storage, &self.path)?,
+        };
+        file.len().map_err(|e| Error::io("stat segment", &self.path, e))
     }
 
     /// Whether a batch of `batch_len` bytes must go to a new segment (Kafka's shouldRoll).
@@ -257,17 +249,15 @@ impl Segment {
     }
 }
 
-/// Opens a segment file read-only for a read (sequential readahead asked).
-pub(crate) fn open_reader(path: &Path) -> Result<File> {
-    let file = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
-    advise_sequential(&file);
-    Ok(file)
+/// Opens a segment file read-only for a read (the real filesystem asks for sequential readahead).
+pub(crate) fn open_reader(storage: &Arc<dyn Storage>, path: &Path) -> Result<Arc<OpenFile>> {
+    OpenFile::open(storage, path, Access::ReadOnly).map_err(|e| Error::io("open segment", path, e))
 }
 
 /// The position of the batch holding `offset` (the first whose last offset is at or past it) in a
 /// segment `file` of `size` written bytes, scanning batch headers forward from `from` (a batch
 /// start, as the offset index gives); `None` when every batch there ends before `offset`.
-pub(crate) fn find_position(file: &File, path: &Path, from: u64, size: u64, offset: i64) -> Result<Option<u64>> {
+pub(crate) fn find_position(file: &OpenFile, path: &Path, from: u64, size: u64, offset: i64) -> Result<Option<u64>> {
     let mut pos = from.min(size);
     let mut header = [0u8; RECORD_BATCH_OVERHEAD];
     while pos + RECORD_BATCH_OVERHEAD as u64 <= size {
@@ -281,19 +271,14 @@ pub(crate) fn find_position(file: &File, path: &Path, from: u64, size: u64, offs
     Ok(None)
 }
 
-fn preallocate(file: &File, path: &Path, bytes: u64) -> Result<()> {
+fn preallocate(file: &OpenFile, path: &Path, bytes: u64) -> Result<()> {
     // Mode 0 allocates the blocks and sets the file length, as Kafka's preallocate does: writes
     // inside the length are not extending writes, which ext4 must otherwise serialise (an O_DIRECT
     // write past EOF waits for the one before it). The zeros past the data are cut on roll and close,
     // and by recovery after a crash.
-    // SAFETY: a plain syscall on an open fd; it touches no memory of ours.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, bytes as libc::off_t) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    match file.allocate(bytes) {
         // Filesystems without fallocate just skip the optimisation.
-        if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
-            return Err(Error::io("preallocate segment", path, e));
-        }
+        Err(e) if e.raw_os_error() != Some(libc::EOPNOTSUPP) => Err(Error::io("preallocate segment", path, e)),
+        _ => Ok(()),
     }
-    Ok(())
 }

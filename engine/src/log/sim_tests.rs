@@ -1,7 +1,8 @@
 //! Deterministic simulation of the log under faults: each seed picks a workload (partitions, flush
 //! policy, segment size, preallocation, batch sizes) and a fault (power loss, process crash, fsync
-//! failure, ENOSPC; the last two followed by a crash or a power loss), runs it over the power-cut
-//! backend ([`crate::io::powercut`]), and checks after recovery that
+//! failure, ENOSPC; the last two followed by a crash or a power loss), runs it entirely over the
+//! in-memory simulated disk ([`SimDisk`], seeded by the same seed: no real file is touched; its
+//! writes and fsyncs go through the storage seam, [`Through`]), and checks after recovery that
 //! - every record whose acknowledgement promised durability is present byte for byte at its offset,
 //! - nothing corrupt or never written is served, offsets are contiguous from 0,
 //! - the offset index agrees with the log (a read at every offset starts at the batch holding it),
@@ -10,6 +11,15 @@
 //! CI runs [`CI_SEEDS`]; `scripts/simulate.sh --seeds N` or `--minutes M` runs more (through
 //! `KBENCH_SIM_SEEDS` / `KBENCH_SIM_MINUTES` and the ignored test below). A failure prints the
 //! command that reproduces it.
+//!
+//! Planted bugs ([`Planted`]): `KBENCH_SIM_PLANT=skip-fsync|skip-recovery-crc|ack-before-sync` runs
+//! the seeds with that bug in the log (the CI test then fails, naming the seed that caught it), and
+//! [`each_planted_bug_is_caught_within_the_ci_seeds`] checks that the CI seeds catch each one.
+//!
+//! A seed fixes the workload, the fault, the disk's coins and where the fault strikes in the
+//! sequence of appends; the I/O thread is a real thread, so how many appends it wrote before the
+//! fault (and so how many were acknowledged) may differ between two runs of a seed. The checks hold
+//! for every such schedule.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -19,10 +29,13 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
+use super::config::Planted;
 use super::{LogConfig, TopicLog};
 use crate::CompressionType;
-use crate::io::IoBackendKind;
-use crate::io::powercut::{PowerCut, PowerCutBackend};
+use crate::io::sim::SimDisk;
+use crate::io::storage::Storage;
+use crate::io::through::Through;
+use crate::io::{Backend, IoBackendKind};
 use crate::record::{BatchBuilder, BatchIter};
 
 /// Seeds CI runs (in `cargo test --workspace`).
@@ -46,6 +59,8 @@ impl Fault {
 
 /// An acknowledged batch: where it landed and its values.
 struct Acked {
+    /// Its place among the appends.
+    index: usize,
     partition: u32,
     base_offset: i64,
     values: Vec<Vec<u8>>,
@@ -95,18 +110,29 @@ fn fetched(bytes: &[u8], partition: u32, out: &mut Vec<Served>) -> Result<(), St
     Ok(())
 }
 
-/// Runs one seed; `Err` describes the first violated check.
-fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
+/// The log over `disk`: its files there, its writes and fsyncs through the storage seam.
+fn open(disk: &Arc<SimDisk>, partitions: u32, config: &LogConfig) -> Result<TopicLog, String> {
+    let d = Arc::clone(disk);
+    let storage = move |_: u32| -> Arc<dyn Storage> { d.clone() };
+    let skip_syncs = config.planted.skip_fsync;
+    let backend = move |_: u32| -> Box<dyn Backend> { Box::new(Through::skipping_syncs(skip_syncs)) };
+    TopicLog::open_on(Path::new("/sim"), "sim", partitions, config.clone(), &storage, &backend)
+        .map_err(|e| e.to_string())
+}
+
+/// Runs one seed with `planted` in the log; `Err` describes the first violated check.
+fn run_seed(seed: u64, planted: Planted) -> Result<String, String> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let partitions = rng.random_range(1..=2u32);
     let flush_each = rng.random_bool(0.6);
     let config = LogConfig {
-        io: IoBackendKind::Pwrite,
+        io: IoBackendKind::Sim,
         flush_messages: flush_each.then_some(1),
         segment_bytes: rng.random_range(2_048..16_384),
         preallocate: rng.random_bool(0.5),
         segment_index_bytes: 4096,
         index_interval_bytes: rng.random_range(64..1024),
+        planted,
         ..LogConfig::default()
     };
     let fault = match rng.random_range(0..6) {
@@ -117,20 +143,18 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
     };
     let appends = rng.random_range(10..60usize);
     let fault_at = rng.random_range(1..appends);
-    let disk = Arc::new(PowerCut::new(dir));
-    let d = Arc::clone(&disk);
-    let log = TopicLog::open_with_backends(dir, "sim", partitions, config.clone(), &move |_| {
-        Box::new(PowerCutBackend::new(Arc::clone(&d)))
-    })
-    .map_err(|e| format!("open: {e}"))?;
+    let disk = Arc::new(SimDisk::new(seed));
+    let log = open(&disk, partitions, &config).map_err(|e| format!("open: {e}"))?;
     let mut pending = Vec::new();
+    // Appends before this index were covered by a successful flush().
+    let mut flushed = 0;
     let mut written: HashMap<u32, HashSet<Vec<u8>>> = HashMap::new();
     for i in 0..appends {
         if i == fault_at {
             match fault {
                 Fault::PowerLoss | Fault::Crash => disk.cut(),
                 Fault::FsyncFailure(_) => disk.fail_sync(1),
-                Fault::Enospc(_) => disk.fail_write(1),
+                Fault::Enospc(_) => disk.fail_write_with(1, libc::ENOSPC),
             }
         }
         let partition = rng.random_range(0..partitions);
@@ -155,11 +179,16 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
             // Sometimes wait, so acknowledgements interleave with later appends.
             std::thread::sleep(Duration::from_micros(rng.random_range(0..200)));
         }
+        if rng.random_bool(0.1) && log.flush().is_ok() {
+            // Sometimes flush: everything appended so far is durable once it returns Ok (and the
+            // directory entries of the segments with it, so a power loss leaves files to recover).
+            flushed = pending.len();
+        }
     }
     let mut acked = Vec::new();
-    for (partition, values, rx) in pending {
+    for (index, (partition, values, rx)) in pending.into_iter().enumerate() {
         if let Ok(Ok(o)) = rx.recv() {
-            acked.push(Acked { partition, base_offset: o.base_offset, values });
+            acked.push(Acked { index, partition, base_offset: o.base_offset, values });
         }
     }
     if matches!(fault, Fault::FsyncFailure(_) | Fault::Enospc(_)) {
@@ -167,12 +196,15 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
     }
     drop(log);
     if fault.power_lost() {
-        disk.power_loss(seed);
+        disk.power_loss();
+    } else {
+        disk.crash();
     }
     // What the acknowledgements promised: with flush.messages=1 every ack survives anything; without
-    // a flush policy an ack survives a process crash only (no fsync failure dropped its pages).
-    let promised = flush_each || fault == Fault::Crash;
-    let log = TopicLog::open(dir, "sim", partitions, config.clone()).map_err(|e| format!("recovery: {e}"))?;
+    // a flush policy an ack survives a process crash only (no fsync failure dropped its pages), or
+    // anything once a later flush() succeeded.
+    let promised = |a: &Acked| flush_each || fault == Fault::Crash || a.index < flushed;
+    let log = open(&disk, partitions, &config).map_err(|e| format!("recovery: {e}"))?;
     let mut state = Vec::new();
     for p in 0..partitions {
         let batches = served(&log, p)?;
@@ -197,13 +229,11 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
             }
             next = last + 1;
         }
-        if promised {
-            for a in acked.iter().filter(|a| a.partition == p) {
-                for (k, v) in a.values.iter().enumerate() {
-                    let o = a.base_offset + k as i64;
-                    if at.get(&o) != Some(v) {
-                        return Err(format!("p{p}: acknowledged offset {o} lost or changed after {fault:?}"));
-                    }
+        for a in acked.iter().filter(|a| a.partition == p && promised(a)) {
+            for (k, v) in a.values.iter().enumerate() {
+                let o = a.base_offset + k as i64;
+                if at.get(&o) != Some(v) {
+                    return Err(format!("p{p}: acknowledged offset {o} lost or changed after {fault:?}"));
                 }
             }
         }
@@ -211,7 +241,7 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
     }
     drop(log);
     // Recovering twice gives the same state.
-    let log = TopicLog::open(dir, "sim", partitions, config).map_err(|e| format!("second recovery: {e}"))?;
+    let log = open(&disk, partitions, &config).map_err(|e| format!("second recovery: {e}"))?;
     for p in 0..partitions {
         if served(&log, p)? != state[p as usize] {
             return Err(format!("p{p}: the second recovery serves other bytes than the first"));
@@ -224,11 +254,31 @@ fn run_seed(seed: u64, dir: &Path) -> Result<String, String> {
     ))
 }
 
+/// The bug `KBENCH_SIM_PLANT` names (none when unset).
+fn planted_from_env() -> Planted {
+    let Ok(name) = std::env::var("KBENCH_SIM_PLANT") else { return Planted::default() };
+    plant(&name).unwrap_or_else(|| panic!("KBENCH_SIM_PLANT={name}: not one of {}", PLANTS.join(", ")))
+}
+
+/// The bugs that can be planted, by name.
+const PLANTS: [&str; 3] = ["skip-fsync", "skip-recovery-crc", "ack-before-sync"];
+
+fn plant(name: &str) -> Option<Planted> {
+    let none = Planted::default();
+    match name {
+        "skip-fsync" => Some(Planted { skip_fsync: true, ..none }),
+        "skip-recovery-crc" => Some(Planted { skip_recovery_crc: true, ..none }),
+        "ack-before-sync" => Some(Planted { ack_before_sync: true, ..none }),
+        _ => None,
+    }
+}
+
 fn check(seed: u64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    if let Err(e) = run_seed(seed, dir.path()) {
+    let planted = planted_from_env();
+    if let Err(e) = run_seed(seed, planted) {
+        let plant = std::env::var("KBENCH_SIM_PLANT").map(|p| format!("KBENCH_SIM_PLANT={p} ")).unwrap_or_default();
         panic!(
-            "simulation seed {seed}: {e}\nreproduce: KBENCH_SIM_SEED={seed} cargo test -p kbench-engine --lib log::sim_tests::one_seed -- --ignored --nocapture"
+            "simulation seed {seed}: {e}\nreproduce: {plant}KBENCH_SIM_SEED={seed} cargo test -p kbench-engine --lib log::sim_tests::one_seed -- --ignored --nocapture"
         );
     }
 }
@@ -240,6 +290,19 @@ fn ci_seeds_keep_every_durable_acknowledgement_across_faults() {
     }
 }
 
+/// Each planted bug makes some CI seed fail (the seeds run in order until one does).
+#[test]
+fn each_planted_bug_is_caught_within_the_ci_seeds() {
+    for name in PLANTS {
+        let planted = plant(name).expect("listed");
+        let caught = CI_SEEDS.clone().find_map(|seed| run_seed(seed, planted).err().map(|e| (seed, e)));
+        let Some((seed, e)) = caught else {
+            panic!("the planted bug {name} passed all {} CI seeds", CI_SEEDS.end - CI_SEEDS.start);
+        };
+        println!("{name}: caught by seed {seed}: {e}");
+    }
+}
+
 /// One seed (`KBENCH_SIM_SEED`), or many (`KBENCH_SIM_SEEDS`=N from 1000, or `KBENCH_SIM_MINUTES`=M):
 /// what scripts/simulate.sh runs.
 #[test]
@@ -247,8 +310,7 @@ fn ci_seeds_keep_every_durable_acknowledgement_across_faults() {
 fn one_seed() {
     let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     if let Some(seed) = var("KBENCH_SIM_SEED") {
-        let dir = tempfile::tempdir().expect("tempdir");
-        match run_seed(seed, dir.path()) {
+        match run_seed(seed, planted_from_env()) {
             Ok(what) => println!("seed {seed}: ok ({what})"),
             Err(e) => panic!("seed {seed}: {e}"),
         }

@@ -45,7 +45,7 @@ impl PartitionLog {
         self.high_watermark = segment.next_offset;
         self.written_end = segment.next_offset;
         self.log_start_offset = self.log_start_offset.min(segment.base_offset);
-        self.unsynced.push(SyncTarget { file: Some(Arc::clone(segment.write_file())), path: segment.path.clone() });
+        self.unsynced.push(SyncTarget::file(&self.storage, Some(Arc::clone(segment.write_file())), &segment.path));
         self.segments.push(segment);
         self.dir_unsynced = true;
         Ok(())

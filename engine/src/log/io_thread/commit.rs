@@ -19,12 +19,21 @@ impl IoThread {
     pub(super) fn go_offline(&self, st: &mut State, cause: Error) -> Error {
         let error = self.health.fail(cause);
         let mut failed = Vec::new();
-        for pio in &mut st.io {
+        let mut unfinished = Vec::new();
+        for (p, pio) in st.io.iter_mut().enumerate() {
             pio.pipe.failure.get_or_insert_with(|| error.clone());
             pio.sync_wanted = false;
             failed.extend(pio.waiters.drain(..).map(|w| (w.entry.done, w.entry.batch)));
             failed.extend(pio.held.drain(..).map(|h| (h.done, h.batch)));
+            if !pio.pipe.is_idle() {
+                // Batches placed and not yet in a write (this round's, when a roll failed) are never
+                // submitted now, so no completion would finish them: the next reap does.
+                unfinished.push(p as u32);
+            }
         }
+        st.failing.extend(unfinished);
+        st.failing.sort_unstable();
+        st.failing.dedup();
         for (done, batch) in failed {
             done(Err(error.clone()), batch);
         }
@@ -54,7 +63,8 @@ impl IoThread {
                 let records = entry.placed.header.records_count.max(0) as u64;
                 let due = self.flush_messages.is_some_and(|n| log.unflushed_records + records >= n);
                 let pio = &mut st.io[p as usize];
-                let wait = due || !pio.waiters.is_empty();
+                let early = self.ack_before_sync;
+                let wait = (due || !pio.waiters.is_empty()) && !early;
                 if let Err(e) = log.commit(&entry.placed, !wait) {
                     storage_error = Some(e);
                     break;
@@ -65,6 +75,9 @@ impl IoThread {
                         st.want_sync(p);
                     }
                 } else {
+                    if due && early {
+                        st.want_sync(p);
+                    }
                     acks.push(entry);
                 }
             }

@@ -7,6 +7,7 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::io::storage::OpenFile;
 use crate::io::{Backend, Completion, IoBackendKind, Waker};
 
 /// How the test completes a write.
@@ -115,7 +116,9 @@ fn pwrite(w: &Write, len: usize) -> std::io::Result<()> {
 }
 
 impl Backend for Fake {
-    unsafe fn write(&mut self, token: u64, fd: RawFd, offset: u64, iov: &[libc::iovec]) {
+    unsafe fn write(&mut self, token: u64, file: &OpenFile, offset: u64, iov: &[libc::iovec]) {
+        // The I/O thread keeps `file` (so its descriptor) open until this write is reaped.
+        let fd = file.raw_fd();
         let mut data = Vec::new();
         for v in iov {
             // SAFETY: the caller keeps every buffer `iov` describes valid and unmodified until this
@@ -125,8 +128,8 @@ impl Backend for Fake {
         self.0.ops().writes.push(Write { token, fd, offset, data });
     }
 
-    fn sync(&mut self, token: u64, fd: RawFd) {
-        self.0.ops().syncs.push((token, fd));
+    fn sync(&mut self, token: u64, file: &OpenFile) {
+        self.0.ops().syncs.push((token, file.raw_fd()));
     }
 
     fn reap(&mut self, _wait: Option<(&Waker, Duration)>, out: &mut Vec<Completion>) {

@@ -3,7 +3,6 @@
 //! once it succeeded — after the high watermark passed them, Kafka's order. A failed fsync takes the
 //! directory offline ([`commit`](super::commit)'s `go_offline`).
 
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -39,7 +38,7 @@ pub(super) struct SyncGroup {
     /// The files being synced, for the error's path.
     targets: Vec<SyncTarget>,
     /// Their descriptors, kept open until every fsync of the group completed.
-    _files: Vec<Arc<std::fs::File>>,
+    _files: Vec<Arc<crate::io::storage::OpenFile>>,
     /// How many of those were opened for this fsync (counted in `State::sync_opens`).
     opened: usize,
 }
@@ -107,7 +106,7 @@ impl IoThread {
             for (i, f) in fds.iter().enumerate() {
                 let token = SYNC_TOKEN | st.syncs.insert((group, i)) as u64;
                 self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-                self.backend.sync(token, f.as_raw_fd());
+                self.backend.sync(token, f);
             }
             st.io[p].sync_in_flight = Some(group);
             st.sync_opens += opened;

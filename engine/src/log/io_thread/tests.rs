@@ -36,7 +36,7 @@ struct Rig {
 }
 
 fn open_partition(dir: &Path) -> PartitionLog {
-    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(false));
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new());
     PartitionLog::open(storage, dir.join("t-0"), "t-0".into(), LogConfig::default(), now_ms()).expect("open")
 }
 
@@ -57,6 +57,7 @@ fn rig(flush_messages: Option<u64>, flush_ms: Option<u64>) -> Rig {
         stats: Arc::new(Counters::default()),
         notify: Arc::new(DataNotify::default()),
         health: Arc::new(LogDirHealth::new(dir.path().to_path_buf())),
+        ack_before_sync: false,
     };
     Rig { dir, io, st: State::new(1), disk, outcomes: Outcomes::default(), appended: 0, _requests: tx }
 }
