@@ -30,14 +30,17 @@ impl IoThread {
     /// queued: a completion, an append (through the [`Waker`](crate::io::Waker)) or the timeout ends
     /// the wait.
     pub(super) fn wait_and_reap(&mut self, st: &mut State, tick: Duration) {
-        let wait = if self.backend.in_flight() > 0 && self.requests.is_empty() {
+        let prepared = self.backend.in_flight() > 0 && self.requests.is_empty();
+        let wait = if prepared {
             self.waker.prepare_sleep();
             if self.requests.is_empty() { Some(tick) } else { None }
         } else {
             None
         };
         self.reap(st, wait);
-        if wait.is_some() {
+        // Also when a request came between the flag and the check (no sleep then): a flag left set
+        // would make the next append pay for a wake-up nobody waits for.
+        if prepared {
             self.waker.cancel_sleep();
         }
     }
